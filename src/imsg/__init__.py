@@ -1,0 +1,3 @@
+"""imsg: iMessage for agents, bots and scripts."""
+
+__version__ = "0.1.0"

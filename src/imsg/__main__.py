@@ -1,0 +1,3 @@
+from imsg.cli import main
+
+main()

@@ -1,0 +1,150 @@
+"""Opening Messages' chat.db read-only, and learning which columns this macOS wrote.
+
+The connection can never write: it is opened with ``mode=ro`` and ``PRAGMA query_only``. It is
+never opened ``immutable=1``, which would ignore the WAL and hide every message Messages has not
+checkpointed yet. It runs in autocommit mode, so each SELECT is its own short read transaction
+and Messages can always checkpoint.
+
+Failure modes, each a typed error (``imsg.errors``):
+- no file at the path → ``DatabaseNotFound``;
+- macOS refuses the read (``authorization denied``, ``unable to open database file``,
+  ``out of memory (14)``, EPERM/EACCES on stat) → ``PermissionDenied`` with Full Disk Access help;
+- a file that is not SQLite, or SQLite without Messages' tables → ``NotAMessagesDatabase``;
+- locked past the busy timeout → ``DatabaseBusy``; any other SQLite error → ``DatabaseError``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from imsg.errors import (
+    DatabaseBusy,
+    DatabaseError,
+    DatabaseNotFound,
+    NotAMessagesDatabase,
+    PermissionDenied,
+)
+
+DEFAULT_DB_PATH = "~/Library/Messages/chat.db"
+BUSY_TIMEOUT_S = 5.0
+REQUIRED_TABLES = ("message", "chat", "handle", "chat_message_join")
+_PERMISSION_MARKERS = ("authorization denied", "unable to open database", "out of memory (14)")
+_NOT_A_DB_MARKERS = ("file is not a database", "database disk image is malformed")
+
+
+def default_db_path() -> str:
+    """``$IMSG_DB`` if set, else Messages' own database of the current user."""
+    return os.path.expanduser(os.environ.get("IMSG_DB") or DEFAULT_DB_PATH)
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """The columns present in this database, by table: the only source of schema truth."""
+
+    columns: dict[str, frozenset[str]]
+
+    def has(self, table: str, column: str) -> bool:
+        return column in self.columns.get(table, frozenset())
+
+    def has_table(self, table: str) -> bool:
+        return table in self.columns
+
+    @property
+    def profile(self) -> str:
+        """A name for the macOS generation that wrote these columns (for diagnostics only)."""
+        if self.has_table("chat_service") or self.has("message", "schedule_type"):
+            return "macos26+"
+        if self.has("message", "associated_message_emoji"):
+            return "macos15"
+        if self.has("message", "date_edited"):
+            return "macos13-14"
+        return "legacy"
+
+
+@contextmanager
+def translate_errors(path: str) -> Iterator[None]:
+    """The one boundary where sqlite3/OS errors become imsg errors."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise classify_sqlite_error(path, exc) from exc
+    except PermissionError as exc:
+        raise PermissionDenied(path, exc.strerror or "") from exc
+
+
+def classify_sqlite_error(path: str, exc: sqlite3.Error) -> DatabaseError:
+    text = str(exc)
+    lowered = text.lower()
+    if any(marker in lowered for marker in _PERMISSION_MARKERS):
+        return PermissionDenied(path, text)
+    if any(marker in lowered for marker in _NOT_A_DB_MARKERS):
+        return NotAMessagesDatabase(path, text)
+    if "locked" in lowered or "busy" in lowered:
+        return DatabaseBusy(f"{path} stayed locked for over {BUSY_TIMEOUT_S:g}s: {text}")
+    return DatabaseError(f"Reading {path} failed: {text}")
+
+
+def check_readable(path: str) -> None:
+    """Raise the right error if ``path`` cannot be a database we can open."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise DatabaseNotFound(path) from None
+    except PermissionError as exc:
+        raise PermissionDenied(path, exc.strerror or "") from None
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise PermissionDenied(path, exc.strerror or "") from None
+        raise DatabaseError(f"Cannot read {path}: {exc.strerror}") from None
+    if not os.path.isfile(path):
+        raise NotAMessagesDatabase(path, "not a regular file")
+    if st.st_size and not os.access(path, os.R_OK):
+        raise PermissionDenied(path, "file not readable")
+
+
+def connect_readonly(path: str) -> sqlite3.Connection:
+    """Open ``path`` read-only in autocommit mode; raises imsg errors only."""
+    path = os.path.abspath(os.path.expanduser(path))
+    check_readable(path)
+    uri = f"file:{quote(path)}?mode=ro"
+    with translate_errors(path):
+        conn = sqlite3.connect(
+            uri,
+            uri=True,
+            timeout=BUSY_TIMEOUT_S,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=256,
+        )
+        try:
+            conn.execute("PRAGMA query_only = 1")
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+def probe_schema(conn: sqlite3.Connection, path: str) -> Schema:
+    """Read the column names of every table; raise if Messages' core tables are missing."""
+    with translate_errors(path):
+        tables = [
+            row[0]
+            for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        columns = {
+            table.lower(): frozenset(
+                row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')
+            )
+            for table in tables
+            if '"' not in table
+        }
+    missing = [table for table in REQUIRED_TABLES if table not in columns]
+    if missing:
+        raise NotAMessagesDatabase(path, f"missing table(s) {', '.join(missing)}")
+    return Schema(columns)

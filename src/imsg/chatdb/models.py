@@ -1,0 +1,130 @@
+"""Chat, Message, Attachment, Reaction: the wire shapes, field order = JSON key order.
+
+The keys match the Swift ``imsg`` so gateways written for it keep working. Optional values
+default to ``None`` and are omitted from JSON (``omit_defaults``), never written as ``null``;
+required fields have no default (``kw_only``, set per class, lets them follow optional ones), so ``false``,
+``0``, ``""`` and ``[]`` are always written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class _Wire(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
+    def to_dict(self) -> dict[str, Any]:
+        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
+
+
+class Attachment(_Wire):
+    filename: str
+    transfer_name: str
+    uti: str
+    mime_type: str
+    total_bytes: int
+    is_sticker: bool
+    original_path: str
+    missing: bool
+    transcription: str | None = None
+
+
+class Reaction(_Wire):
+    id: int
+    type: str
+    emoji: str
+    sender: str
+    is_from_me: bool
+    created_at: str
+
+
+class EditVersion(_Wire):
+    """One version of an edited message: what it said from ``at`` on."""
+
+    text: str
+    at: str | None = None
+
+
+class GroupEvent(_Wire):
+    """A membership/name/photo change: ``type`` added|removed|renamed|left|photo_changed."""
+
+    type: str
+    handle: str | None = None
+    title: str | None = None
+
+
+class URLPreview(_Wire):
+    url: str
+    title: str | None = None
+
+
+class Chat(_Wire, kw_only=True):
+    id: int
+    name: str
+    identifier: str
+    service: str
+    last_message_at: str
+    guid: str | None = None
+    display_name: str
+    is_group: bool
+    participants: list[str]
+    account_id: str | None = None
+    account_login: str | None = None
+    last_addressed_handle: str | None = None
+
+
+class Group(_Wire, kw_only=True):
+    """``imsg group``: one chat's detail (direct chats too)."""
+
+    id: int
+    identifier: str
+    guid: str
+    name: str
+    service: str
+    is_group: bool
+    participants: list[str]
+    account_id: str | None = None
+    account_login: str | None = None
+    last_addressed_handle: str | None = None
+
+
+class Message(_Wire, kw_only=True):
+    id: int
+    chat_id: int
+    guid: str
+    reply_to_guid: str | None = None
+    thread_originator_guid: str | None = None
+    reply_to_text: str | None = None
+    reply_to_sender: str | None = None
+    sender: str
+    is_from_me: bool
+    text: str
+    created_at: str
+    attachments: list[Attachment]
+    reactions: list[Reaction]
+    destination_caller_id: str | None = None
+    chat_identifier: str
+    chat_guid: str
+    chat_name: str
+    participants: list[str]
+    is_group: bool
+    service: str | None = None
+    edited_at: str | None = None
+    retracted_at: str | None = None
+    edit_history: list[EditVersion] | None = None
+    group_event: GroupEvent | None = None
+    url_preview: URLPreview | None = None
+    is_reaction: bool | None = None
+    reaction_type: str | None = None
+    reaction_emoji: str | None = None
+    is_reaction_add: bool | None = None
+    reacted_to_guid: str | None = None
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def to_json(obj: _Wire) -> bytes:
+    """Compact JSON bytes (UTF-8, no trailing newline) for one wire object."""
+    return _encoder.encode(obj)

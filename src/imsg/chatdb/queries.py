@@ -1,0 +1,205 @@
+"""All SQL imsg runs against chat.db, built once per database from its probed schema.
+
+Optional columns are read only when present (``Schema.has``) and replaced by literals when not,
+so the same queries serve macOS 13 through 27. User values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imsg.chatdb.connection import Schema
+
+URL_BALLOON = "com.apple.messages.URLBalloonProvider"
+NOT_A_REACTION = "(m.associated_message_type IS NULL OR m.associated_message_type NOT BETWEEN 2000 AND 3007)"
+
+# (name in the row, SQL expression, fallback literal when the column is absent)
+_MESSAGE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("rowid", "m.ROWID", "0"),
+    ("guid", "m.guid", "''"),
+    ("text", "m.text", "NULL"),
+    ("body", "m.attributedBody", "NULL"),
+    ("sender", "h.id", "NULL"),
+    ("date", "m.date", "0"),
+    ("is_from_me", "m.is_from_me", "0"),
+    ("service", "m.service", "NULL"),
+    ("destination_caller_id", "m.destination_caller_id", "NULL"),
+    ("assoc_guid", "m.associated_message_guid", "NULL"),
+    ("assoc_type", "m.associated_message_type", "0"),
+    ("assoc_emoji", "m.associated_message_emoji", "NULL"),
+    ("thread_originator_guid", "m.thread_originator_guid", "NULL"),
+    ("is_audio", "m.is_audio_message", "0"),
+    ("balloon", "m.balloon_bundle_id", "NULL"),
+    ("date_edited", "m.date_edited", "0"),
+    ("date_retracted", "m.date_retracted", "0"),
+    ("summary", "m.message_summary_info", "NULL"),
+    ("item_type", "m.item_type", "0"),
+    ("group_action", "m.group_action_type", "0"),
+    ("group_title", "m.group_title", "NULL"),
+    ("other_handle", "m.other_handle", "0"),
+    ("has_attachments", "m.cache_has_attachments", "1"),
+    ("part_count", "m.part_count", "NULL"),
+    ("payload", "m.payload_data", "NULL"),
+)
+MESSAGE_FIELDS = tuple(name for name, _, _ in _MESSAGE_COLUMNS)
+FIELD = {name: i for i, name in enumerate(MESSAGE_FIELDS)}
+
+
+def _column(schema: Schema, expression: str, fallback: str) -> str:
+    table, _, column = expression.partition(".")
+    tables = {"m": "message", "h": "handle"}
+    if column == "ROWID" or schema.has(tables[table], column):
+        if column == "payload_data":  # only link previews need their (large) payload
+            return f"CASE WHEN m.balloon_bundle_id = '{URL_BALLOON}' THEN m.payload_data END"
+        if column == "other_handle":
+            return "(SELECT id FROM handle WHERE ROWID = m.other_handle AND m.other_handle != 0)"
+        return expression
+    return fallback
+
+
+@dataclass(frozen=True, slots=True)
+class Queries:
+    """SQL text for one database's schema."""
+
+    message_select: str
+    order_by_join_date: bool
+    has_emoji_column: bool
+    has_part_count: bool
+
+    @classmethod
+    def for_schema(cls, schema: Schema) -> Queries:
+        select = ", ".join(_column(schema, expr, fallback) for _, expr, fallback in _MESSAGE_COLUMNS)
+        return cls(
+            message_select=select,
+            order_by_join_date=schema.has("chat_message_join", "message_date"),
+            has_emoji_column=schema.has("message", "associated_message_emoji"),
+            has_part_count=schema.has("message", "part_count"),
+        )
+
+    # --- chats -------------------------------------------------------------------------------
+
+    @property
+    def last_activity(self) -> str:
+        """Newest join date of a chat: one seek on Apple's (chat_id, message_date) index."""
+        if self.order_by_join_date:
+            return "(SELECT MAX(j.message_date) FROM chat_message_join j WHERE j.chat_id = c.ROWID)"
+        return (
+            "(SELECT MAX(m.date) FROM chat_message_join j JOIN message m ON m.ROWID = j.message_id"
+            " WHERE j.chat_id = c.ROWID)"
+        )
+
+    CHAT_COLUMNS = (
+        "c.ROWID, c.chat_identifier, c.guid, c.display_name, c.service_name, c.style,"
+        " c.account_id, c.account_login, c.last_addressed_handle"
+    )
+
+    def recent_chats(self) -> str:
+        return (
+            f"SELECT {self.CHAT_COLUMNS}, last FROM (SELECT c.*, {self.last_activity} AS last"
+            " FROM chat c) c WHERE last IS NOT NULL ORDER BY last DESC, c.ROWID DESC LIMIT ?"
+        )
+
+    def chat_by_id(self) -> str:
+        return f"SELECT {self.CHAT_COLUMNS}, {self.last_activity} FROM chat c WHERE c.ROWID = ?"
+
+    def chats_by_ids(self, count: int) -> str:
+        marks = ",".join("?" * count)
+        return f"SELECT {self.CHAT_COLUMNS}, NULL FROM chat c WHERE c.ROWID IN ({marks})"
+
+    @staticmethod
+    def participants(count: int) -> str:
+        marks = ",".join("?" * count)
+        return (
+            "SELECT chj.chat_id, h.id FROM chat_handle_join chj JOIN handle h"
+            f" ON h.ROWID = chj.handle_id WHERE chj.chat_id IN ({marks})"
+        )
+
+    # --- messages ----------------------------------------------------------------------------
+
+    def history(self, *, start: bool, end: bool, participants: int) -> str:
+        date = "j.message_date" if self.order_by_join_date else "m.date"
+        where = ["j.chat_id = ?", NOT_A_REACTION]
+        if start:
+            where.append(f"{date} >= ?")
+        if end:
+            where.append(f"{date} < ?")
+        if participants:
+            marks = ",".join("?" * participants)
+            where.append(
+                "COALESCE(NULLIF(h.id, ''), m.destination_caller_id) COLLATE NOCASE"
+                f" IN ({marks})"
+            )
+        return (
+            f"SELECT {self.message_select}, j.chat_id FROM chat_message_join j"
+            " JOIN message m ON m.ROWID = j.message_id"
+            " LEFT JOIN handle h ON h.ROWID = m.handle_id"
+            f" WHERE {' AND '.join(where)} ORDER BY {date} DESC, j.message_id DESC LIMIT ?"
+        )
+
+    def after_rowid(self, *, chat_filter: bool, reactions: bool) -> str:
+        """Rows past a cursor in ROWID order; chat_id NULL when not joined yet."""
+        where = ["m.ROWID > ?"]
+        if not reactions:
+            where.append(NOT_A_REACTION)
+        if chat_filter:
+            # Unjoined rows must still come back (as NULL chat) so the watcher can hold them.
+            where.append("(j.chat_id = ? OR j.chat_id IS NULL)")
+        return (
+            f"SELECT {self.message_select}, j.chat_id FROM message m"
+            " LEFT JOIN chat_message_join j ON j.message_id = m.ROWID"
+            " LEFT JOIN handle h ON h.ROWID = m.handle_id"
+            f" WHERE {' AND '.join(where)} ORDER BY m.ROWID LIMIT ?"
+        )
+
+    def by_rowids(self, count: int) -> str:
+        marks = ",".join("?" * count)
+        return (
+            f"SELECT {self.message_select}, j.chat_id FROM message m"
+            " LEFT JOIN chat_message_join j ON j.message_id = m.ROWID"
+            " LEFT JOIN handle h ON h.ROWID = m.handle_id"
+            f" WHERE m.ROWID IN ({marks}) ORDER BY m.ROWID"
+        )
+
+    def search(self, *, chat: bool) -> str:
+        where = [NOT_A_REACTION, "imsg_matches(m.text, m.attributedBody)"]
+        if chat:
+            where.append("j.chat_id = ?")
+        return (
+            f"SELECT {self.message_select}, j.chat_id FROM message m"
+            " LEFT JOIN chat_message_join j ON j.message_id = m.ROWID"
+            " LEFT JOIN handle h ON h.ROWID = m.handle_id"
+            f" WHERE {' AND '.join(where)} ORDER BY m.date DESC, m.ROWID DESC LIMIT ?"
+        )
+
+    @staticmethod
+    def attachments(count: int) -> str:
+        marks = ",".join("?" * count)
+        return (
+            "SELECT maj.message_id, a.filename, a.transfer_name, a.uti, a.mime_type,"
+            " a.total_bytes, a.is_sticker, a.user_info FROM message_attachment_join maj"
+            f" JOIN attachment a ON a.ROWID = maj.attachment_id WHERE maj.message_id IN ({marks})"
+            " ORDER BY maj.message_id, a.ROWID"
+        )
+
+    def reactions(self, count: int) -> str:
+        marks = ",".join("?" * count)
+        emoji = "r.associated_message_emoji" if self.has_emoji_column else "NULL"
+        return (
+            "SELECT r.ROWID, r.associated_message_guid, r.associated_message_type,"
+            f" {emoji}, r.text, r.attributedBody, h.id, r.destination_caller_id,"
+            " r.is_from_me, r.date FROM message r LEFT JOIN handle h ON h.ROWID = r.handle_id"
+            f" WHERE r.associated_message_guid IN ({marks})"
+            " AND r.associated_message_type BETWEEN 2000 AND 3007 ORDER BY r.date, r.ROWID"
+        )
+
+    @staticmethod
+    def parents(count: int) -> str:
+        marks = ",".join("?" * count)
+        return (
+            "SELECT m.guid, m.text, m.attributedBody, h.id, m.destination_caller_id"
+            " FROM message m LEFT JOIN handle h ON h.ROWID = m.handle_id"
+            f" WHERE m.guid IN ({marks})"
+        )
+
+    MAX_ROWID = "SELECT COALESCE(MAX(ROWID), 0) FROM message"
+    ALL_TEXTS = "SELECT ROWID, text, attributedBody FROM message WHERE ROWID > ? ORDER BY ROWID LIMIT ?"

@@ -1,0 +1,219 @@
+"""The ``imsg`` command: parse options, call the library, format. Nothing else.
+
+Library errors (``imsg.errors``) become one line on stderr and their exit code; stdout carries
+only results (one JSON object per line with ``--json``, flushed per line).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import click
+
+from imsg import __version__, format
+from imsg.chatdb.models import to_json
+from imsg.chatdb.reader import ChatDB, Filters
+from imsg.errors import ImsgError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Output:
+    """Writes results to stdout, one line at a time, flushed so pipes see them at once."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self._out = sys.stdout.buffer
+
+    def line(self, text: str) -> None:
+        self._out.write(text.encode("utf-8", "surrogateescape") + b"\n")
+        self._out.flush()
+
+    def obj(self, obj: Any) -> None:
+        self._out.write(to_json(obj) + b"\n")
+        self._out.flush()
+
+
+def fail(err: ImsgError) -> None:
+    click.echo(f"imsg: {err.message}", err=True)
+    sys.exit(err.exit_code)
+
+
+def handles_errors(func: F) -> F:
+    """Turn library errors into one stderr line + exit code; a closed pipe into a quiet exit."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ImsgError as err:
+            fail(err)
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`): exit quietly, without a traceback.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def db_option(func: F) -> F:
+    return click.option(
+        "--db", "db", envvar="IMSG_DB", type=click.Path(dir_okay=False),
+        default=None, show_envvar=True,
+        help="Path to chat.db (default ~/Library/Messages/chat.db).",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option(
+        "--json", "-j", "--json-output", "--jsonOutput", "as_json", is_flag=True,
+        help="One JSON object per line.",
+    )(func)
+
+
+def compat_options(func: F) -> F:
+    """Flags the Swift tool accepts on every command; kept so existing scripts still parse."""
+    func = click.option("--verbose", "-v", is_flag=True, hidden=True)(func)
+    return click.option("--log-level", hidden=True, default=None)(func)
+
+
+def common(func: F) -> F:
+    return compat_options(json_option(db_option(handles_errors(func))))
+
+
+def split_list(values: Iterable[str]) -> list[str]:
+    """``--participants a,b --participants c`` → ``[a, b, c]``."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", message="%(version)s")
+def main() -> None:
+    """iMessage for agents, bots and scripts.
+
+    Reads Messages' database (~/Library/Messages/chat.db, needs Full Disk Access), watches it for
+    new messages, sends through Messages.app, and serves all of it as JSON-RPC.
+
+    \b
+    Example:
+      imsg chats --limit 5
+      imsg history --chat-id 3 --limit 20 --json
+    """
+
+
+@main.command()
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@common
+def chats(limit: int, db: str | None, as_json: bool, **_: Any) -> None:
+    """List chats, most recent first.
+
+    \b
+    Example:
+      imsg chats --limit 10
+      imsg chats --json | jq .identifier
+    """
+    out = Output(as_json)
+    with ChatDB(db) as chat_db:
+        for chat in chat_db.chats(limit):
+            out.obj(chat) if as_json else out.line(format.chat_line(chat))
+
+
+@main.command()
+@click.option("--chat-id", required=True, type=int, help="Chat ROWID (see `imsg chats`).")
+@common
+def group(chat_id: int, db: str | None, as_json: bool, **_: Any) -> None:
+    """Show one chat's detail and participants (direct chats too).
+
+    \b
+    Example:
+      imsg group --chat-id 7
+    """
+    out = Output(as_json)
+    with ChatDB(db) as chat_db:
+        detail = chat_db.group(chat_id)
+    if as_json:
+        out.obj(detail)
+    else:
+        for line in format.group_lines(detail):
+            out.line(line)
+
+
+def filter_options(func: F) -> F:
+    func = click.option("--end", help="Only messages before this ISO-8601 time (exclusive).")(func)
+    func = click.option("--start", help="Only messages at/after this ISO-8601 time.")(func)
+    return click.option(
+        "--participants", multiple=True,
+        help="Only messages from these handles (comma-separated or repeated).",
+    )(func)
+
+
+@main.command()
+@click.option("--chat-id", required=True, type=int, help="Chat ROWID (see `imsg chats`).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@filter_options
+@click.option("--attachments", is_flag=True, help="List attachments (JSON always has them).")
+@click.option("--edit-history", is_flag=True, help="Include every version of edited messages.")
+@common
+def history(chat_id: int, limit: int, participants: tuple[str, ...], start: str | None,
+            end: str | None, attachments: bool, edit_history: bool, db: str | None,
+            as_json: bool, **_: Any) -> None:
+    """Show a chat's messages, newest first (tapbacks are folded into `reactions`).
+
+    \b
+    Example:
+      imsg history --chat-id 3 --limit 20
+      imsg history --chat-id 3 --start 2026-05-01T00:00:00Z --participants +15555550123 --json
+    """
+    out = Output(as_json)
+    filters = Filters.parse(split_list(participants), start, end)
+    with ChatDB(db) as chat_db:
+        messages = chat_db.history(chat_id, limit=limit, filters=filters,
+                                   edit_history=edit_history)
+    emit_messages(out, messages, attachments)
+
+
+@main.command()
+@click.option("--query", required=True, help="Text to look for (case-insensitive).")
+@click.option("--match", type=click.Choice(["contains", "exact"]), default="contains",
+              show_default=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--chat-id", type=int, default=None, help="Only this chat.")
+@click.option("--edit-history", is_flag=True, help="Include every version of edited messages.")
+@common
+def search(query: str, match: str, limit: int, chat_id: int | None, edit_history: bool,
+           db: str | None, as_json: bool, **_: Any) -> None:
+    """Search message text, newest first (also rows whose text only lives in attributedBody).
+
+    \b
+    Example:
+      imsg search --query "dinner"
+      imsg search --query "ok" --match exact --chat-id 3 --json
+    """
+    out = Output(as_json)
+    with ChatDB(db) as chat_db:
+        messages = chat_db.search(query, match=match, limit=limit, chat_id=chat_id,
+                                  edit_history=edit_history)
+    emit_messages(out, messages, attachments=False)
+
+
+def emit_messages(out: Output, messages: Iterable[Any], attachments: bool) -> None:
+    for message in messages:
+        if out.as_json:
+            out.obj(message)
+        else:
+            for line in format.message_lines(message, attachments=attachments):
+                out.line(line)
+
+
+def _register_subcommands() -> None:
+    from imsg.sim.cli import sim
+
+    main.add_command(sim)
+
+
+_register_subcommands()
