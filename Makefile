@@ -7,7 +7,7 @@ DEMO_DB := $(VENV)/demo/chat.db
 
 $(BIN)/imsg: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from imsg.chatdb.connection import Schema
 
 URL_BALLOON = "com.apple.messages.URLBalloonProvider"
-NOT_A_REACTION = "(m.associated_message_type IS NULL OR m.associated_message_type NOT BETWEEN 2000 AND 3007)"
+_NOT_A_REACTION = (
+    "(m.associated_message_type IS NULL OR m.associated_message_type NOT BETWEEN 2000 AND 3007)"
+)
 
 # (name in the row, SQL expression, fallback literal when the column is absent)
 _MESSAGE_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -62,18 +64,24 @@ class Queries:
     """SQL text for one database's schema."""
 
     message_select: str
+    not_a_reaction: str
     order_by_join_date: bool
     has_emoji_column: bool
-    has_part_count: bool
+    has_tapbacks: bool
+    body_column: str
 
     @classmethod
     def for_schema(cls, schema: Schema) -> Queries:
         select = ", ".join(_column(schema, expr, fallback) for _, expr, fallback in _MESSAGE_COLUMNS)
         return cls(
             message_select=select,
+            not_a_reaction=_NOT_A_REACTION if schema.has("message", "associated_message_type")
+            else "1",
             order_by_join_date=schema.has("chat_message_join", "message_date"),
             has_emoji_column=schema.has("message", "associated_message_emoji"),
-            has_part_count=schema.has("message", "part_count"),
+            has_tapbacks=schema.has("message", "associated_message_guid")
+            and schema.has("message", "associated_message_type"),
+            body_column="m.attributedBody" if schema.has("message", "attributedBody") else "NULL",
         )
 
     # --- chats -------------------------------------------------------------------------------
@@ -118,7 +126,7 @@ class Queries:
 
     def history(self, *, start: bool, end: bool, participants: int) -> str:
         date = "j.message_date" if self.order_by_join_date else "m.date"
-        where = ["j.chat_id = ?", NOT_A_REACTION]
+        where = ["j.chat_id = ?", self.not_a_reaction]
         if start:
             where.append(f"{date} >= ?")
         if end:
@@ -140,7 +148,7 @@ class Queries:
         """Rows past a cursor in ROWID order; chat_id NULL when not joined yet."""
         where = ["m.ROWID > ?"]
         if not reactions:
-            where.append(NOT_A_REACTION)
+            where.append(self.not_a_reaction)
         if chat_filter:
             # Unjoined rows must still come back (as NULL chat) so the watcher can hold them.
             where.append("(j.chat_id = ? OR j.chat_id IS NULL)")
@@ -161,7 +169,7 @@ class Queries:
         )
 
     def search(self, *, chat: bool) -> str:
-        where = [NOT_A_REACTION, "imsg_matches(m.text, m.attributedBody)"]
+        where = [self.not_a_reaction, f"imsg_matches(m.text, {self.body_column})"]
         if chat:
             where.append("j.chat_id = ?")
         return (
@@ -202,4 +210,8 @@ class Queries:
         )
 
     MAX_ROWID = "SELECT COALESCE(MAX(ROWID), 0) FROM message"
-    ALL_TEXTS = "SELECT ROWID, text, attributedBody FROM message WHERE ROWID > ? ORDER BY ROWID LIMIT ?"
+
+    @property
+    def all_texts(self) -> str:
+        body = self.body_column.removeprefix("m.")
+        return f"SELECT ROWID, text, {body} FROM message WHERE ROWID > ? ORDER BY ROWID LIMIT ?"

@@ -291,7 +291,7 @@ class ChatDB:
         """(ROWID, text) of every message in ROWID order, in bounded pages (constant memory)."""
         cursor = after_rowid
         while True:
-            rows = self._rows(Queries.ALL_TEXTS, (cursor, page))
+            rows = self._rows(self.q.all_texts, (cursor, page))
             for rowid, text, body in rows:
                 yield rowid, text or (body_text(body) or "" if body else "")
             if len(rows) < page:
@@ -341,6 +341,8 @@ class ChatDB:
 
     def _load_reactions(self, rows: list[tuple[Any, ...]], extras: _Extras) -> None:
         """Aggregate tapbacks per target in date order: one per sender; remove deletes."""
+        if not self.q.has_tapbacks:
+            return
         variants: list[str] = []
         for r in rows:
             guid = r[_F["guid"]]
