@@ -16,14 +16,17 @@ from imsg.sim.messages import SimDB
 
 
 def pytest_report_header() -> list[str]:
-    deps = ", ".join(f"{name} {version(name)}" for name in
-                     ("click", "msgspec", "phonenumberslite", "watchdog", "hypothesis"))
+    deps = ", ".join(
+        f"{name} {version(name)}"
+        for name in ("click", "msgspec", "phonenumberslite", "watchdog", "hypothesis")
+    )
     return [f"SQLite {sqlite3.sqlite_version}; {deps}"]
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory,
-                  monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("IMSG_DB", raising=False)

@@ -35,8 +35,10 @@ def message_lines(message: Message, *, attachments: bool = False) -> list[str]:
     if message.is_reaction:
         verb = "added" if message.is_reaction_add else "removed"
         emoji = message.reaction_emoji or "a"
-        return [f"{message.created_at} [{direction}] {message.sender} {verb} {emoji} reaction"
-                f" to {message.reacted_to_guid}"]
+        return [
+            f"{message.created_at} [{direction}] {message.sender} {verb} {emoji} reaction"
+            f" to {message.reacted_to_guid}"
+        ]
     text = message.text.replace("\n", "\n    ")
     if message.retracted_at:
         text = "(unsent)"
@@ -59,7 +61,8 @@ def message_lines(message: Message, *, attachments: bool = False) -> list[str]:
             count = len(message.attachments)
             lines.append(f"  ({count} attachment{'s' if count != 1 else ''})")
     if message.reactions:
-        summary = " ".join(f"{r.emoji} {'me' if r.is_from_me else r.sender}"
-                           for r in message.reactions)
+        summary = " ".join(
+            f"{r.emoji} {'me' if r.is_from_me else r.sender}" for r in message.reactions
+        )
         lines.append(f"  reactions: {summary}")
     return lines

@@ -21,7 +21,7 @@ from imsg.sim.messages import SimDB
 
 def test_connection_cannot_write(sim: SimDB) -> None:
     conn = connect_readonly(sim.path)
-    with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only"):
+    with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|query_only"):
         conn.execute("INSERT INTO handle (id, service) VALUES ('x', 'SMS')")
     conn.close()
 
@@ -50,13 +50,17 @@ def test_directory_is_not_a_database(tmp_path: Path) -> None:
         ChatDB(str(tmp_path))
 
 
-@pytest.mark.parametrize("message", [
-    "authorization denied",
-    "unable to open database file",
-    "out of memory (14)",
-])
-def test_macos_open_failures_mean_full_disk_access(sim: SimDB, monkeypatch: pytest.MonkeyPatch,
-                                                   message: str) -> None:
+@pytest.mark.parametrize(
+    "message",
+    [
+        "authorization denied",
+        "unable to open database file",
+        "out of memory (14)",
+    ],
+)
+def test_macos_open_failures_mean_full_disk_access(
+    sim: SimDB, monkeypatch: pytest.MonkeyPatch, message: str
+) -> None:
     def refuse(*_: object, **__: object) -> None:
         raise sqlite3.OperationalError(message)
 
@@ -90,8 +94,9 @@ def test_locked_database_is_busy(sim: SimDB) -> None:
         reader.close()
 
 
-def test_default_path_comes_from_env_then_home(monkeypatch: pytest.MonkeyPatch,
-                                               isolated_home: Path) -> None:
+def test_default_path_comes_from_env_then_home(
+    monkeypatch: pytest.MonkeyPatch, isolated_home: Path
+) -> None:
     assert default_db_path() == str(isolated_home / "Library/Messages/chat.db")
     monkeypatch.setenv("IMSG_DB", "~/elsewhere.db")
     assert default_db_path() == str(isolated_home / "elsewhere.db")

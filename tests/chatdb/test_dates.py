@@ -27,16 +27,21 @@ def test_milliseconds_are_truncated_not_rounded() -> None:
     assert iso_from_unix_ns(1_999_999_999) == "1970-01-01T00:00:01.999Z"
 
 
-@pytest.mark.parametrize(("text", "unix_ns"), [
-    ("2026-05-16T15:24:36Z", 1_778_945_076_000_000_000),
-    ("2026-05-16T15:24:36.123Z", 1_778_945_076_123_000_000),
-    ("2026-05-16T17:24:36+02:00", 1_778_945_076_000_000_000),
-])
+@pytest.mark.parametrize(
+    ("text", "unix_ns"),
+    [
+        ("2026-05-16T15:24:36Z", 1_778_945_076_000_000_000),
+        ("2026-05-16T15:24:36.123Z", 1_778_945_076_123_000_000),
+        ("2026-05-16T17:24:36+02:00", 1_778_945_076_000_000_000),
+    ],
+)
 def test_parse_iso_with_zone(text: str, unix_ns: int) -> None:
     assert parse_iso(text) == unix_ns
 
 
-@pytest.mark.parametrize("text", ["", "2026-05-16", "2026-05-16T15:24:36", "soon", "2026-13-01T00:00Z"])
+@pytest.mark.parametrize(
+    "text", ["", "2026-05-16", "2026-05-16T15:24:36", "soon", "2026-13-01T00:00Z"]
+)
 def test_parse_iso_rejects(text: str) -> None:
     with pytest.raises(InvalidDate):
         parse_iso(text)

@@ -11,9 +11,16 @@ from hypothesis import strategies as st
 from imsg.chatdb import decode
 
 
-@pytest.mark.parametrize(("value", "guid"), [
-    ("p:0/ABC", "ABC"), ("p:12/ABC", "ABC"), ("bp:ABC", "ABC"), ("ABC", "ABC"), (None, ""),
-])
+@pytest.mark.parametrize(
+    ("value", "guid"),
+    [
+        ("p:0/ABC", "ABC"),
+        ("p:12/ABC", "ABC"),
+        ("bp:ABC", "ABC"),
+        ("ABC", "ABC"),
+        (None, ""),
+    ],
+)
 def test_target_guid_forms(value: str | None, guid: str) -> None:
     assert decode.target_guid(value) == guid
 
@@ -28,12 +35,15 @@ def test_tapback_kinds_and_emoji() -> None:
     assert decode.tapback(0, None, None, "hello") is None
 
 
-@pytest.mark.parametrize(("text", "emoji"), [
-    ("Reacted 👍🏽 to “x”", "👍🏽"),
-    ("🧑‍🚀 reagiu a “x”", "🧑‍🚀"),
-    ("A réagi avec 🇫🇷 à « x »", "🇫🇷"),
-    ("Reacted to nothing", None),
-])
+@pytest.mark.parametrize(
+    ("text", "emoji"),
+    [
+        ("Reacted 👍🏽 to “x”", "👍🏽"),
+        ("🧑‍🚀 reagiu a “x”", "🧑‍🚀"),
+        ("A réagi avec 🇫🇷 à « x »", "🇫🇷"),
+        ("Reacted to nothing", None),
+    ],
+)
 def test_custom_emoji_from_localized_text(text: str, emoji: str | None) -> None:
     assert decode.custom_emoji_from_text(text) == emoji
 
@@ -46,8 +56,9 @@ def test_plist_readers_are_total(blob: bytes) -> None:
 
 
 def test_summary_info_ignores_wrong_shapes() -> None:
-    weird = plistlib.dumps({"ec": {"0": ["nope", {"d": "x", "t": 5}]}, "rp": ["a", 1]},
-                           fmt=plistlib.FMT_BINARY)
+    weird = plistlib.dumps(
+        {"ec": {"0": ["nope", {"d": "x", "t": 5}]}, "rp": ["a", 1]}, fmt=plistlib.FMT_BINARY
+    )
     info = decode.summary_info(weird)
     assert [v.text for v in info.history] == [""]
     assert info.retracted_parts == [1]

@@ -15,9 +15,22 @@ from imsg.sim.demo import ALICE, BOB, CAROL
 from imsg.sim.messages import SimAttachment, SimDB
 
 MESSAGE_KEYS = [
-    "id", "chat_id", "guid", "sender", "is_from_me", "text", "created_at", "attachments",
-    "reactions", "destination_caller_id", "chat_identifier", "chat_guid", "chat_name",
-    "participants", "is_group", "service",
+    "id",
+    "chat_id",
+    "guid",
+    "sender",
+    "is_from_me",
+    "text",
+    "created_at",
+    "attachments",
+    "reactions",
+    "destination_caller_id",
+    "chat_identifier",
+    "chat_guid",
+    "chat_name",
+    "participants",
+    "is_group",
+    "service",
 ]
 T0 = 1_780_000_000.0  # 2026-05-28
 
@@ -38,9 +51,20 @@ def test_chats_newest_activity_first_with_swift_keys(sim: SimDB, reader: ChatDB)
     assert [c.id for c in chats] == [old, new]
     assert empty not in [c.id for c in chats]
     data = wire(chats[1])
-    assert list(data) == ["id", "name", "identifier", "service", "last_message_at", "guid",
-                          "display_name", "is_group", "participants", "account_id",
-                          "account_login", "last_addressed_handle"]
+    assert list(data) == [
+        "id",
+        "name",
+        "identifier",
+        "service",
+        "last_message_at",
+        "guid",
+        "display_name",
+        "is_group",
+        "participants",
+        "account_id",
+        "account_login",
+        "last_addressed_handle",
+    ]
     assert data["name"] == data["display_name"] == "Trip"
     assert data["is_group"] is True
     assert data["participants"] == sorted([ALICE, BOB])
@@ -71,8 +95,9 @@ def test_group_detail_and_unknown_chat(sim: SimDB, reader: ChatDB) -> None:
         reader.history(999)
 
 
-def test_history_newest_first_with_exact_text_from_attributed_body(sim: SimDB,
-                                                                   reader: ChatDB) -> None:
+def test_history_newest_first_with_exact_text_from_attributed_body(
+    sim: SimDB, reader: ChatDB
+) -> None:
     chat = sim.chat([ALICE])
     texts = ["\n  leading and trailing  \n", "emoji 👩‍👩‍👧‍👦 🇫🇷", "NSString NSNumber ↄ", ""]
     ids = [sim.receive(chat, ALICE, t, at=T0 + i) for i, t in enumerate(texts)]
@@ -136,18 +161,34 @@ def test_reactions_aggregate_one_per_sender_and_are_hidden(sim: SimDB, reader: C
     assert message.id == target
     got = [(r.type, r.emoji, r.sender, r.is_from_me) for r in message.reactions]
     assert got == [("love", "❤️", ALICE, False), ("custom", "🎉", BOB, False)]
-    assert list(wire(message.reactions[0])) == ["id", "type", "emoji", "sender", "is_from_me",
-                                                "created_at"]
+    assert list(wire(message.reactions[0])) == [
+        "id",
+        "type",
+        "emoji",
+        "sender",
+        "is_from_me",
+        "created_at",
+    ]
 
 
 def test_reactions_with_bare_and_bp_targets(sim: SimDB, reader: ChatDB) -> None:
     chat = sim.chat([ALICE])
     target = sim.receive(chat, ALICE, "hello")
     guid = sim.guid_of(target)
-    sim.message(chat, "Liked “hello”", from_me=True, associated_message_guid=f"bp:{guid}",
-                associated_message_type=2001)
-    sim.message(chat, "Loved “hello”", sender=ALICE, associated_message_guid=guid,
-                associated_message_type=2000)
+    sim.message(
+        chat,
+        "Liked “hello”",
+        from_me=True,
+        associated_message_guid=f"bp:{guid}",
+        associated_message_type=2001,
+    )
+    sim.message(
+        chat,
+        "Loved “hello”",
+        sender=ALICE,
+        associated_message_guid=guid,
+        associated_message_type=2000,
+    )
     assert {r.type for r in reader.history(chat)[0].reactions} == {"like", "love"}
 
 
@@ -155,8 +196,13 @@ def test_custom_emoji_from_localized_text_without_emoji_column(tmp_path) -> None
     sim = SimDB.create(str(tmp_path / "chat.db"), "ventura")
     chat = sim.chat([ALICE])
     target = sim.receive(chat, ALICE, "olá")
-    sim.message(chat, "🫶🏽 reagiu a “olá”", sender=ALICE, associated_message_type=2006,
-                associated_message_guid=f"p:0/{sim.guid_of(target)}")
+    sim.message(
+        chat,
+        "🫶🏽 reagiu a “olá”",
+        sender=ALICE,
+        associated_message_type=2006,
+        associated_message_guid=f"p:0/{sim.guid_of(target)}",
+    )
     with ChatDB(sim.path) as db:
         assert db.history(chat)[0].reactions[0].emoji == "🫶🏽"
 
@@ -198,14 +244,21 @@ def test_unsend_both_schemas_empty_text_and_retracted_at(sim: SimDB, reader: Cha
 def test_attachments_batch_missing_and_paths(sim: SimDB, reader: ChatDB, isolated_home) -> None:
     chat = sim.chat([ALICE])
     present = SimAttachment("photo one.jpg")
-    gone = SimAttachment("old.heic", mime_type="image/heic", uti="public.heic",
-                         create_file=False)
+    gone = SimAttachment("old.heic", mime_type="image/heic", uti="public.heic", create_file=False)
     sim.receive(chat, ALICE, "look", attachments=[present, gone])
     [message] = reader.history(chat)
     assert message.text == "\ufffc\ufffclook"
     first, second = message.attachments
-    assert list(wire(first)) == ["filename", "transfer_name", "uti", "mime_type", "total_bytes",
-                                 "is_sticker", "original_path", "missing"]
+    assert list(wire(first)) == [
+        "filename",
+        "transfer_name",
+        "uti",
+        "mime_type",
+        "total_bytes",
+        "is_sticker",
+        "original_path",
+        "missing",
+    ]
     assert first.transfer_name == "photo one.jpg" and first.missing is False
     assert os.path.isfile(first.original_path)
     assert second.missing is True and second.mime_type == "image/heic"
@@ -216,20 +269,28 @@ def test_attachment_that_is_a_directory_is_missing(sim: SimDB, reader: ChatDB) -
     row = sim.receive(chat, ALICE, "", attachments=[SimAttachment("x.jpg", create_file=False)])
     (path,) = sim.conn.execute(
         "SELECT a.filename FROM attachment a JOIN message_attachment_join j"
-        " ON j.attachment_id = a.ROWID WHERE j.message_id = ?", (row,)).fetchone()
+        " ON j.attachment_id = a.ROWID WHERE j.message_id = ?",
+        (row,),
+    ).fetchone()
     os.makedirs(os.path.expanduser(path))
     assert reader.history(chat)[0].attachments[0].missing is True
 
 
 def test_audio_message_text_is_its_transcription(sim: SimDB, reader: ChatDB) -> None:
     chat = sim.chat([ALICE])
-    sim.receive(chat, ALICE, "", is_audio_message=1, attachments=[
-        SimAttachment("Audio Message.caf", mime_type="audio/x-caf", transcription="call me")])
+    sim.receive(
+        chat,
+        ALICE,
+        "",
+        is_audio_message=1,
+        attachments=[
+            SimAttachment("Audio Message.caf", mime_type="audio/x-caf", transcription="call me")
+        ],
+    )
     assert reader.history(chat)[0].text == "call me"
 
 
-def test_group_events_and_link_previews_are_not_empty_messages(sim: SimDB,
-                                                               reader: ChatDB) -> None:
+def test_group_events_and_link_previews_are_not_empty_messages(sim: SimDB, reader: ChatDB) -> None:
     group = sim.chat([ALICE, BOB])
     sim.group_event(group, "added", actor=BOB, other=CAROL, at=T0)
     sim.group_event(group, "renamed", title="Cabin", at=T0 + 1)
@@ -240,15 +301,22 @@ def test_group_events_and_link_previews_are_not_empty_messages(sim: SimDB,
     assert added.text == f"{BOB} added {CAROL} to the conversation."
     assert renamed.group_event is not None and renamed.group_event.title == "Cabin"
     assert preview.url_preview is not None
-    assert (preview.url_preview.url, preview.url_preview.title) == ("https://example.com/a",
-                                                                    "A page")
+    assert (preview.url_preview.url, preview.url_preview.title) == (
+        "https://example.com/a",
+        "A page",
+    )
 
 
 def test_corrupt_body_yields_empty_text_not_an_error(sim: SimDB, reader: ChatDB) -> None:
     chat = sim.chat([ALICE])
     sim.receive(chat, ALICE, "fine", at=T0)
-    sim.message(chat, None, sender=ALICE, at=T0 + 1,
-                body=b"\x04\x0bstreamtyped\x81\xe8\x03\x84\x01@\x84\x84\x84\xff\xff")
+    sim.message(
+        chat,
+        None,
+        sender=ALICE,
+        at=T0 + 1,
+        body=b"\x04\x0bstreamtyped\x81\xe8\x03\x84\x01@\x84\x84\x84\xff\xff",
+    )
     assert [m.text for m in reader.history(chat)] == ["", "fine"]
 
 
@@ -321,8 +389,11 @@ def test_minimal_legacy_schema_without_optional_columns(tmp_path) -> None:
         assert db.schema.profile == "legacy"
         assert db.chats()[0].last_message_at == "2016-11-05T00:53:20.000Z"
         [message] = db.history(1)
-        assert (message.text, message.sender, message.attachments) == ("hello 2017",
-                                                                       "+15550001111", [])
+        assert (message.text, message.sender, message.attachments) == (
+            "hello 2017",
+            "+15550001111",
+            [],
+        )
         assert db.history(1, filters=Filters.parse(start="2016-01-01T00:00:00Z"))[0].id == 1
 
 

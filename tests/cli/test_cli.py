@@ -19,8 +19,9 @@ from imsg.sim.messages import SimDB
 
 
 def imsg(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "imsg", *args], capture_output=True, text=True,
-                          timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "imsg", *args], capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 @pytest.fixture
@@ -51,8 +52,9 @@ def test_group_human_and_json(demo_db) -> None:
     path, ids = demo_db
     lines = imsg("group", "--chat-id", str(ids["trip"]), "--db", path).stdout.splitlines()
     assert "is_group: true" in lines and "participants:" in lines
-    [data] = json_lines(imsg("group", "--chat-id", str(ids["alice"]), "--db", path,
-                             "--json").stdout)
+    [data] = json_lines(
+        imsg("group", "--chat-id", str(ids["alice"]), "--db", path, "--json").stdout
+    )
     assert data["is_group"] is False and data["participants"] == [ALICE]
 
 
@@ -68,14 +70,25 @@ def test_history_human_shows_edits_unsends_replies_attachments(demo_db) -> None:
 
 def test_history_json_lines_and_filters(demo_db) -> None:
     path, ids = demo_db
-    result = imsg("history", "--chat-id", str(ids["trip"]), "--db", path, "--json",
-                  "--participants", "bob@example.com", "--limit", "1")
+    result = imsg(
+        "history",
+        "--chat-id",
+        str(ids["trip"]),
+        "--db",
+        path,
+        "--json",
+        "--participants",
+        "bob@example.com",
+        "--limit",
+        "1",
+    )
     [message] = json_lines(result.stdout)
     assert message["text"] == "https://example.com/cabin"
     assert message["url_preview"]["title"] == "Lakeside Cabin"
     assert "null" not in result.stdout
-    every = json_lines(imsg("history", "--chat-id", str(ids["trip"]), "--db", path,
-                            "--json").stdout)
+    every = json_lines(
+        imsg("history", "--chat-id", str(ids["trip"]), "--db", path, "--json").stdout
+    )
     assert all(m["attachments"] is not None and "reactions" in m for m in every)
     assert not any(m.get("is_reaction") for m in every)
 
@@ -88,13 +101,16 @@ def test_search_json(demo_db) -> None:
     assert exact.stdout.strip().endswith("+15555550188: Thanks!")
 
 
-@pytest.mark.parametrize(("args", "code", "needle"), [
-    (["history", "--chat-id", "999"], 3, "Chat not found: 999"),
-    (["group", "--chat-id", "999"], 3, "Chat not found: 999"),
-    (["history", "--chat-id", "1", "--start", "last tuesday"], 2, "Invalid ISO8601 date"),
-    (["search", "--query", "x", "--match", "regex"], 2, "Invalid value for '--match'"),
-    (["history"], 2, "Missing option '--chat-id'"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["history", "--chat-id", "999"], 3, "Chat not found: 999"),
+        (["group", "--chat-id", "999"], 3, "Chat not found: 999"),
+        (["history", "--chat-id", "1", "--start", "last tuesday"], 2, "Invalid ISO8601 date"),
+        (["search", "--query", "x", "--match", "regex"], 2, "Invalid value for '--match'"),
+        (["history"], 2, "Missing option '--chat-id'"),
+    ],
+)
 def test_usage_errors_are_one_line_and_exit_nonzero(demo_db, args, code, needle) -> None:
     path, _ = demo_db
     result = imsg(*args, "--db", path)
@@ -125,7 +141,8 @@ def test_unreadable_file_prints_full_disk_access_help(sim: SimDB) -> None:
 
 
 def test_macos_authorization_denied_prints_full_disk_access_help(
-        sim: SimDB, monkeypatch: pytest.MonkeyPatch) -> None:
+    sim: SimDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def tcc_refusal(*_: object, **__: object) -> None:
         raise sqlite3.OperationalError("authorization denied")  # what macOS TCC makes SQLite say
 
@@ -179,9 +196,21 @@ def test_sim_init_and_receive(tmp_path: Path) -> None:
 
 def test_broken_pipe_exits_quietly(demo_db) -> None:
     path, ids = demo_db
-    proc = subprocess.Popen([sys.executable, "-m", "imsg", "history", "--chat-id",
-                             str(ids["alice"]), "--db", path, "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "imsg",
+            "history",
+            "--chat-id",
+            str(ids["alice"]),
+            "--db",
+            path,
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None
     proc.stdout.close()
     _, err = proc.communicate(timeout=60)

@@ -134,8 +134,7 @@ def probe_schema(conn: sqlite3.Connection, path: str) -> Schema:
     """Read the column names of every table; raise if Messages' core tables are missing."""
     with translate_errors(path):
         tables = [
-            row[0]
-            for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         ]
         columns = {
             table.lower(): frozenset(

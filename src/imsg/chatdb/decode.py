@@ -51,8 +51,9 @@ def target_guid(associated: str | None) -> str:
     return associated
 
 
-def tapback(assoc_type: int | None, assoc_guid: str | None, emoji_column: str | None,
-            text: str) -> Tapback | None:
+def tapback(
+    assoc_type: int | None, assoc_guid: str | None, emoji_column: str | None, text: str
+) -> Tapback | None:
     """Describe a tapback row, or None if the row is not one."""
     if not is_reaction_type(assoc_type):
         return None
@@ -74,7 +75,7 @@ def custom_emoji_from_text(text: str) -> str | None:
     """
     for verb in ("Reacted ", "Removed "):
         if text.startswith(verb):
-            candidate = text[len(verb):].split(" ", 1)[0]
+            candidate = text[len(verb) :].split(" ", 1)[0]
             if candidate and not candidate.isascii():
                 return candidate
     return _first_emoji(text)
@@ -109,7 +110,7 @@ def load_plist(blob: bytes | None) -> Any:
         return None
     try:
         return plistlib.loads(blob)
-    except Exception:  # noqa: BLE001 - any malformed plist means "no data"
+    except Exception:
         return None
 
 
@@ -183,12 +184,19 @@ def _resolve(objects: list[Any], value: Any) -> str | None:
     return value if isinstance(value, str) and value != "$null" else None
 
 
-_GROUP_EVENTS = {(1, 0): "added", (1, 1): "removed", (2, 0): "renamed", (3, 0): "left",
-                 (3, 1): "photo_changed", (3, 2): "photo_removed"}
+_GROUP_EVENTS = {
+    (1, 0): "added",
+    (1, 1): "removed",
+    (2, 0): "renamed",
+    (3, 0): "left",
+    (3, 1): "photo_changed",
+    (3, 2): "photo_removed",
+}
 
 
-def group_event(item_type: int, action: int, other: str | None,
-                title: str | None) -> GroupEvent | None:
+def group_event(
+    item_type: int, action: int, other: str | None, title: str | None
+) -> GroupEvent | None:
     """A group event row (``item_type`` 1-3) as a typed event; None for ordinary rows."""
     if item_type not in (1, 2, 3):
         return None

@@ -2,8 +2,8 @@
 
 The keys match the Swift ``imsg`` so gateways written for it keep working. Optional values
 default to ``None`` and are omitted from JSON (``omit_defaults``), never written as ``null``;
-required fields have no default (``kw_only``, set per class, lets them follow optional ones), so ``false``,
-``0``, ``""`` and ``[]`` are always written.
+required fields have no default (``kw_only``, set per class, lets them follow optional
+ones), so ``false``, ``0``, ``""`` and ``[]`` are always written.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 
-class _Wire(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
+class _Wire(msgspec.Struct, omit_defaults=True, gc=False):
     def to_dict(self) -> dict[str, Any]:
         return msgspec.to_builtins(self)  # type: ignore[no-any-return]
 
@@ -120,6 +120,7 @@ class Message(_Wire, kw_only=True):
     reaction_emoji: str | None = None
     is_reaction_add: bool | None = None
     reacted_to_guid: str | None = None
+    event: str | None = None  # watch update events only: "edited" | "retracted"
 
 
 _encoder = msgspec.json.Encoder()

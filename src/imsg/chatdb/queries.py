@@ -72,10 +72,13 @@ class Queries:
 
     @classmethod
     def for_schema(cls, schema: Schema) -> Queries:
-        select = ", ".join(_column(schema, expr, fallback) for _, expr, fallback in _MESSAGE_COLUMNS)
+        select = ", ".join(
+            _column(schema, expr, fallback) for _, expr, fallback in _MESSAGE_COLUMNS
+        )
         return cls(
             message_select=select,
-            not_a_reaction=_NOT_A_REACTION if schema.has("message", "associated_message_type")
+            not_a_reaction=_NOT_A_REACTION
+            if schema.has("message", "associated_message_type")
             else "1",
             order_by_join_date=schema.has("chat_message_join", "message_date"),
             has_emoji_column=schema.has("message", "associated_message_emoji"),
@@ -86,14 +89,16 @@ class Queries:
 
     # --- chats -------------------------------------------------------------------------------
 
-    @property
-    def last_activity(self) -> str:
+    def last_activity(self, chat: str = "c") -> str:
         """Newest join date of a chat: one seek on Apple's (chat_id, message_date) index."""
         if self.order_by_join_date:
-            return "(SELECT MAX(j.message_date) FROM chat_message_join j WHERE j.chat_id = c.ROWID)"
+            return (
+                "(SELECT MAX(j.message_date) FROM chat_message_join j"
+                f" WHERE j.chat_id = {chat}.ROWID)"
+            )
         return (
             "(SELECT MAX(m.date) FROM chat_message_join j JOIN message m ON m.ROWID = j.message_id"
-            " WHERE j.chat_id = c.ROWID)"
+            f" WHERE j.chat_id = {chat}.ROWID)"
         )
 
     CHAT_COLUMNS = (
@@ -102,13 +107,17 @@ class Queries:
     )
 
     def recent_chats(self) -> str:
+        # Rank (ROWID, last) pairs only, then read the 20 winners' columns: sorting whole chat
+        # rows (with their property blobs) costs more than the index seeks themselves.
         return (
-            f"SELECT {self.CHAT_COLUMNS}, last FROM (SELECT c.*, {self.last_activity} AS last"
-            " FROM chat c) c WHERE last IS NOT NULL ORDER BY last DESC, c.ROWID DESC LIMIT ?"
+            f"SELECT {self.CHAT_COLUMNS}, t.last FROM (SELECT ROWID AS id,"
+            f" {self.last_activity('chat')} AS last FROM chat"
+            " ORDER BY last DESC, id DESC LIMIT ?) t JOIN chat c ON c.ROWID = t.id"
+            " WHERE t.last IS NOT NULL ORDER BY t.last DESC, t.id DESC"
         )
 
     def chat_by_id(self) -> str:
-        return f"SELECT {self.CHAT_COLUMNS}, {self.last_activity} FROM chat c WHERE c.ROWID = ?"
+        return f"SELECT {self.CHAT_COLUMNS}, {self.last_activity()} FROM chat c WHERE c.ROWID = ?"
 
     def chats_by_ids(self, count: int) -> str:
         marks = ",".join("?" * count)
@@ -134,8 +143,7 @@ class Queries:
         if participants:
             marks = ",".join("?" * participants)
             where.append(
-                "COALESCE(NULLIF(h.id, ''), m.destination_caller_id) COLLATE NOCASE"
-                f" IN ({marks})"
+                f"COALESCE(NULLIF(h.id, ''), m.destination_caller_id) COLLATE NOCASE IN ({marks})"
             )
         return (
             f"SELECT {self.message_select}, j.chat_id FROM chat_message_join j"

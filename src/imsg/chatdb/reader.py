@@ -71,13 +71,20 @@ class Filters:
     end_ns: int | None = None
 
     @classmethod
-    def parse(cls, participants: Iterable[str] | None = None, start: str | None = None,
-              end: str | None = None) -> Filters:
+    def parse(
+        cls,
+        participants: Iterable[str] | None = None,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> Filters:
         """Validate user input; raises InvalidDate/InvalidInput."""
         handles = tuple(p.strip() for p in participants or () if p and p.strip())
         filters = cls(handles, parse_iso(start) if start else None, parse_iso(end) if end else None)
-        if filters.start_ns is not None and filters.end_ns is not None and \
-                filters.start_ns >= filters.end_ns:
+        if (
+            filters.start_ns is not None
+            and filters.end_ns is not None
+            and filters.start_ns >= filters.end_ns
+        ):
             raise InvalidInput("--start must be before --end")
         return filters
 
@@ -104,7 +111,7 @@ class _Extras:
 
 def _chunks(items: Sequence[T], size: int = _BATCH) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def row_text(text: str | None, body: bytes | None) -> str:
@@ -165,10 +172,18 @@ class ChatDB:
         guid = guid or ""
         name = display or identifier
         return ChatRef(
-            id=rowid, identifier=identifier, guid=guid, name=name, display_name=name,
-            service=service or "", is_group=style == 43 or ";+;" in guid or ";+;" in identifier,
-            participants=participants, account_id=acct or None, account_login=login or None,
-            last_addressed_handle=last_handle or None, last_date=last,
+            id=rowid,
+            identifier=identifier,
+            guid=guid,
+            name=name,
+            display_name=name,
+            service=service or "",
+            is_group=style == 43 or ";+;" in guid or ";+;" in identifier,
+            participants=participants,
+            account_id=acct or None,
+            account_login=login or None,
+            last_addressed_handle=last_handle or None,
+            last_date=last,
         )
 
     def _participants(self, chat_ids: Sequence[int]) -> dict[int, list[str]]:
@@ -203,10 +218,17 @@ class ChatDB:
         refs = self._refs(self._rows(self.q.recent_chats(), (limit,)))
         return [
             Chat(
-                id=r.id, name=r.name, identifier=r.identifier, service=r.service,
-                last_message_at=iso_from_apple(r.last_date) or "", guid=r.guid or None,
-                display_name=r.display_name, is_group=r.is_group, participants=r.participants,
-                account_id=r.account_id, account_login=r.account_login,
+                id=r.id,
+                name=r.name,
+                identifier=r.identifier,
+                service=r.service,
+                last_message_at=iso_from_apple(r.last_date) or "",
+                guid=r.guid or None,
+                display_name=r.display_name,
+                is_group=r.is_group,
+                participants=r.participants,
+                account_id=r.account_id,
+                account_login=r.account_login,
                 last_addressed_handle=r.last_addressed_handle,
             )
             for r in refs
@@ -215,15 +237,28 @@ class ChatDB:
     def group(self, chat_id: int) -> Group:
         r = self.chat_ref(chat_id)
         return Group(
-            id=r.id, identifier=r.identifier, guid=r.guid, name=r.name, service=r.service,
-            is_group=r.is_group, participants=r.participants, account_id=r.account_id,
-            account_login=r.account_login, last_addressed_handle=r.last_addressed_handle,
+            id=r.id,
+            identifier=r.identifier,
+            guid=r.guid,
+            name=r.name,
+            service=r.service,
+            is_group=r.is_group,
+            participants=r.participants,
+            account_id=r.account_id,
+            account_login=r.account_login,
+            last_addressed_handle=r.last_addressed_handle,
         )
 
     # --- messages ----------------------------------------------------------------------------
 
-    def history(self, chat_id: int, *, limit: int = 50, filters: Filters | None = None,
-                edit_history: bool = False) -> list[Message]:
+    def history(
+        self,
+        chat_id: int,
+        *,
+        limit: int = 50,
+        filters: Filters | None = None,
+        edit_history: bool = False,
+    ) -> list[Message]:
         """Newest first; tapback rows hidden; filters applied in SQL before the limit."""
         _check_limit(limit)
         ref = self.chat_ref(chat_id)
@@ -235,13 +270,23 @@ class ChatDB:
             params.append(self._bound(filters.end_ns))
         params.extend(filters.participants)
         params.append(limit)
-        sql = self.q.history(start=filters.start_ns is not None, end=filters.end_ns is not None,
-                             participants=len(filters.participants))
+        sql = self.q.history(
+            start=filters.start_ns is not None,
+            end=filters.end_ns is not None,
+            participants=len(filters.participants),
+        )
         rows = self._rows(sql, params)
         return self.build(rows, {chat_id: ref}, edit_history=edit_history)
 
-    def search(self, query: str, *, match: str = "contains", limit: int = 50,
-               chat_id: int | None = None, edit_history: bool = False) -> list[Message]:
+    def search(
+        self,
+        query: str,
+        *,
+        match: str = "contains",
+        limit: int = 50,
+        chat_id: int | None = None,
+        edit_history: bool = False,
+    ) -> list[Message]:
         """Case-insensitive search over the decoded text of every non-tapback row, newest first.
 
         ``match`` is ``contains`` or ``exact`` (whole text). An empty query finds nothing.
@@ -258,12 +303,14 @@ class ChatDB:
         with self._lock, translate_errors(self.path):
             self._conn.create_function("imsg_matches", 2, matches, deterministic=True)
             params: list[Any] = [] if chat_id is None else [chat_id]
-            rows = self._conn.execute(self.q.search(chat=chat_id is not None),
-                                      [*params, limit]).fetchall()
+            rows = self._conn.execute(
+                self.q.search(chat=chat_id is not None), [*params, limit]
+            ).fetchall()
         return self.build(rows, edit_history=edit_history)
 
-    def messages_after(self, rowid: int, *, limit: int, chat_id: int | None = None,
-                       reactions: bool = False) -> list[tuple[Message, int | None]]:
+    def messages_after(
+        self, rowid: int, *, limit: int, chat_id: int | None = None, reactions: bool = False
+    ) -> list[tuple[Message, int | None]]:
         """Up to ``limit`` rows with ROWID > ``rowid`` in ROWID order, with each row's Unix-ns date.
 
         Rows not yet joined to a chat come back with ``chat_id`` 0 (callers decide what to do).
@@ -272,8 +319,9 @@ class ChatDB:
         if chat_id is not None:
             params.append(chat_id)
         params.append(limit)
-        rows = self._rows(self.q.after_rowid(chat_filter=chat_id is not None,
-                                             reactions=reactions), params)
+        rows = self._rows(
+            self.q.after_rowid(chat_filter=chat_id is not None, reactions=reactions), params
+        )
         return self._with_dates(rows)
 
     def messages_by_rowid(self, rowids: Sequence[int]) -> list[tuple[Message, int | None]]:
@@ -284,8 +332,9 @@ class ChatDB:
 
     def _with_dates(self, rows: list[tuple[Any, ...]]) -> list[tuple[Message, int | None]]:
         messages = self.build(rows)
-        return [(m, apple_to_unix_ns(row[_F["date"]])) for m, row in zip(messages, rows,
-                                                                          strict=True)]
+        return [
+            (m, apple_to_unix_ns(row[_F["date"]])) for m, row in zip(messages, rows, strict=True)
+        ]
 
     def iter_texts(self, after_rowid: int = 0, page: int = 5000) -> Iterator[tuple[int, str]]:
         """(ROWID, text) of every message in ROWID order, in bounded pages (constant memory)."""
@@ -300,8 +349,13 @@ class ChatDB:
 
     # --- assembling messages -----------------------------------------------------------------
 
-    def build(self, rows: list[tuple[Any, ...]], refs: dict[int, ChatRef] | None = None, *,
-              edit_history: bool = False) -> list[Message]:
+    def build(
+        self,
+        rows: list[tuple[Any, ...]],
+        refs: dict[int, ChatRef] | None = None,
+        *,
+        edit_history: bool = False,
+    ) -> list[Message]:
         """Turn message rows (MESSAGE_FIELDS + chat_id) into Messages with batched extras."""
         if not rows:
             return []
@@ -311,29 +365,42 @@ class ChatDB:
         if missing:
             refs.update(self.chat_refs(missing))
         extras = self._extras(rows)
-        return [self._message(row, refs.get(row[-1] or 0, UNJOINED), extras, edit_history)
-                for row in rows]
+        return [
+            self._message(row, refs.get(row[-1] or 0, UNJOINED), extras, edit_history)
+            for row in rows
+        ]
 
     def _extras(self, rows: list[tuple[Any, ...]]) -> _Extras:
         extras = _Extras()
         with_files = [r[_F["rowid"]] for r in rows if r[_F["has_attachments"]]]
         for chunk in _chunks(with_files):
             for mid, fname, tname, uti, mime, size, sticker, info in self._rows(
-                    Queries.attachments(len(chunk)), chunk):
+                Queries.attachments(len(chunk)), chunk
+            ):
                 path = os.path.expanduser(fname) if fname else ""
                 transcript = decode.audio_transcription(info) if info else None
-                extras.attachments.setdefault(mid, []).append(Attachment(
-                    filename=fname or "", transfer_name=tname or "", uti=uti or "",
-                    mime_type=mime or "", total_bytes=size or 0, is_sticker=bool(sticker),
-                    original_path=path, missing=not path or not os.path.isfile(path),
-                    transcription=transcript,
-                ))
+                extras.attachments.setdefault(mid, []).append(
+                    Attachment(
+                        filename=fname or "",
+                        transfer_name=tname or "",
+                        uti=uti or "",
+                        mime_type=mime or "",
+                        total_bytes=size or 0,
+                        is_sticker=bool(sticker),
+                        original_path=path,
+                        missing=not path or not os.path.isfile(path),
+                        transcription=transcript,
+                    )
+                )
                 if transcript and mid not in extras.transcripts:
                     extras.transcripts[mid] = transcript
         self._load_reactions(rows, extras)
         parents = {r[_F["thread_originator_guid"]] for r in rows if r[_F["thread_originator_guid"]]}
-        parents |= {decode.target_guid(r[_F["assoc_guid"]]) for r in rows
-                    if r[_F["assoc_guid"]] and not decode.is_reaction_type(r[_F["assoc_type"]])}
+        parents |= {
+            decode.target_guid(r[_F["assoc_guid"]])
+            for r in rows
+            if r[_F["assoc_guid"]] and not decode.is_reaction_type(r[_F["assoc_type"]])
+        }
         for chunk in _chunks(sorted(parents)):
             for guid, text, body, sender, caller in self._rows(Queries.parents(len(chunk)), chunk):
                 extras.parents[guid] = (row_text(text, body), sender or caller or "")
@@ -352,8 +419,18 @@ class ChatDB:
             variants.extend([guid, f"bp:{guid}", *(f"p:{i}/{guid}" for i in range(parts))])
         state: dict[str, dict[tuple[bool, str], Reaction]] = {}
         for chunk in _chunks(variants, 900):
-            for rid, assoc, kind, emoji_col, text, body, handle, caller, from_me, date in \
-                    self._rows(self.q.reactions(len(chunk)), chunk):
+            for (
+                rid,
+                assoc,
+                kind,
+                emoji_col,
+                text,
+                body,
+                handle,
+                caller,
+                from_me,
+                date,
+            ) in self._rows(self.q.reactions(len(chunk)), chunk):
                 tap = decode.tapback(kind, assoc, emoji_col, row_text(text, body))
                 if tap is None:
                     continue
@@ -363,17 +440,26 @@ class ChatDB:
                 emoji = tap.emoji or ""
                 if tap.is_add:
                     per_target[key] = Reaction(
-                        id=rid, type=tap.kind, emoji=emoji, sender=sender,
-                        is_from_me=bool(from_me), created_at=iso_from_apple(date) or "")
+                        id=rid,
+                        type=tap.kind,
+                        emoji=emoji,
+                        sender=sender,
+                        is_from_me=bool(from_me),
+                        created_at=iso_from_apple(date) or "",
+                    )
                 else:
                     current = per_target.get(key)
-                    if current and current.type == tap.kind and (
-                            tap.kind != "custom" or not emoji or current.emoji == emoji):
+                    if (
+                        current
+                        and current.type == tap.kind
+                        and (tap.kind != "custom" or not emoji or current.emoji == emoji)
+                    ):
                         del per_target[key]
         extras.reactions = {guid: list(per.values()) for guid, per in state.items() if per}
 
-    def _message(self, row: tuple[Any, ...], ref: ChatRef, extras: _Extras,
-                 edit_history: bool) -> Message:
+    def _message(
+        self, row: tuple[Any, ...], ref: ChatRef, extras: _Extras, edit_history: bool
+    ) -> Message:
         rowid = row[_F["rowid"]]
         guid = row[_F["guid"]] or ""
         text = row_text(row[_F["text"]], row[_F["body"]])
@@ -382,18 +468,21 @@ class ChatDB:
         if row[_F["is_audio"]] and text.strip("\ufffc ") == "":
             text = extras.transcripts.get(rowid, text)
         fields: dict[str, Any] = {}
-        tap = decode.tapback(row[_F["assoc_type"]], row[_F["assoc_guid"]], row[_F["assoc_emoji"]],
-                             text)
+        tap = decode.tapback(
+            row[_F["assoc_type"]], row[_F["assoc_guid"]], row[_F["assoc_emoji"]], text
+        )
         if tap is not None:
-            fields.update(is_reaction=True, is_reaction_add=tap.is_add,
-                          reacted_to_guid=tap.target_guid)
+            fields.update(
+                is_reaction=True, is_reaction_add=tap.is_add, reacted_to_guid=tap.target_guid
+            )
             if tap.emoji:
                 fields.update(reaction_type=tap.kind, reaction_emoji=tap.emoji)
         elif row[_F["assoc_guid"]]:
             fields["reply_to_guid"] = decode.target_guid(row[_F["assoc_guid"]])
         originator = row[_F["thread_originator_guid"]] if tap is None else None
         parent = extras.parents.get(originator or "") or extras.parents.get(
-            fields.get("reply_to_guid") or "")
+            fields.get("reply_to_guid") or ""
+        )
         if parent:
             fields.update(reply_to_text=parent[0], reply_to_sender=parent[1])
         edited, retracted = row[_F["date_edited"]], row[_F["date_retracted"]]
@@ -407,23 +496,36 @@ class ChatDB:
                 fields["edited_at"] = iso_from_apple(edited)
             if edit_history and info.history:
                 fields["edit_history"] = info.history
-        event = decode.group_event(row[_F["item_type"]] or 0, row[_F["group_action"]] or 0,
-                                   row[_F["other_handle"]], row[_F["group_title"]])
+        event = decode.group_event(
+            row[_F["item_type"]] or 0,
+            row[_F["group_action"]] or 0,
+            row[_F["other_handle"]],
+            row[_F["group_title"]],
+        )
         if event is not None:
             fields["group_event"] = event
             text = text or decode.describe_group_event(event, "You" if is_from_me else sender)
         if row[_F["balloon"]] == decode.URL_BALLOON:
             fields["url_preview"] = decode.url_preview(row[_F["payload"]], text)
         return Message(
-            id=rowid, chat_id=ref.id, guid=guid, thread_originator_guid=originator or None,
-            sender=sender, is_from_me=is_from_me, text=text,
+            id=rowid,
+            chat_id=ref.id,
+            guid=guid,
+            thread_originator_guid=originator or None,
+            sender=sender,
+            is_from_me=is_from_me,
+            text=text,
             created_at=iso_from_apple(row[_F["date"]]) or _APPLE_EPOCH_ISO,
             attachments=extras.attachments.get(rowid, []),
             reactions=extras.reactions.get(guid, []),
             destination_caller_id=row[_F["destination_caller_id"]] or None,
-            chat_identifier=ref.identifier, chat_guid=ref.guid, chat_name=ref.name,
-            participants=ref.participants, is_group=ref.is_group,
-            service=row[_F["service"]] or None, **fields,
+            chat_identifier=ref.identifier,
+            chat_guid=ref.guid,
+            chat_name=ref.name,
+            participants=ref.participants,
+            is_group=ref.is_group,
+            service=row[_F["service"]] or None,
+            **fields,
         )
 
 
@@ -438,4 +540,3 @@ def _matcher(needle: str, exact: bool) -> Callable[[str | None, bytes | None], b
         return value == needle if exact else needle in value
 
     return matches
-

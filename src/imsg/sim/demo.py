@@ -40,11 +40,23 @@ def fill_demo(sim: SimDB, now: float | None = None) -> dict[str, int]:
     plan = sim.receive(trip, BOB, "Cabin is booked for Friday–Sunday", at=next(clock))
     sim.react(trip, plan, "emphasis", sender=ALICE, at=next(clock))
     sim.react(trip, plan, "custom", sender=BOB, emoji="🎉", at=next(clock))
-    sim.url_preview(trip, "https://example.com/cabin", sender=BOB, title="Lakeside Cabin",
-                    at=next(clock))
-    sim.receive(trip, ALICE, "", at=next(clock), is_audio_message=1,
-                attachments=[SimAttachment("Audio Message.caf", mime_type="audio/x-caf",
-                                           uti="com.apple.coreaudio-format",
-                                           transcription="I'll bring the snacks")])
+    sim.url_preview(
+        trip, "https://example.com/cabin", sender=BOB, title="Lakeside Cabin", at=next(clock)
+    )
+    sim.receive(
+        trip,
+        ALICE,
+        "",
+        at=next(clock),
+        is_audio_message=1,
+        attachments=[
+            SimAttachment(
+                "Audio Message.caf",
+                mime_type="audio/x-caf",
+                uti="com.apple.coreaudio-format",
+                transcription="I'll bring the snacks",
+            )
+        ],
+    )
     sim.send(trip, "Can't wait!\nPacking list soon.", at=next(clock), thread_originator=plan)
     return {"alice": alice, "sms": bob_sms, "trip": trip}

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from imsg.chatdb.dates import unix_ns_to_apple
 from imsg.chatdb.typedstream import encode_attributed_string
@@ -219,7 +220,9 @@ class SimDB:
         values.update(columns)
         names = ", ".join(values)
         marks = ", ".join("?" * len(values))
-        cur = self.conn.execute(f"INSERT INTO message ({names}) VALUES ({marks})", tuple(values.values()))
+        cur = self.conn.execute(
+            f"INSERT INTO message ({names}) VALUES ({marks})", tuple(values.values())
+        )
         rowid = int(cur.lastrowid or 0)
         for guid, attachment in zip(guids, attachments, strict=True):
             self._attachment(rowid, guid, attachment, from_me, date)
@@ -258,12 +261,13 @@ class SimDB:
         code = 6 if kind == "custom" else TAPBACKS[kind]
         quoted = self.text_of(target)
         if kind == "custom":
-            text = f"{'Removed' if remove else 'Reacted'} {emoji} {'from' if remove else 'to'} “{quoted}”"
+            verb, preposition = ("Removed", "from") if remove else ("Reacted", "to")
+            text = f"{verb} {emoji} {preposition} “{quoted}”"
         elif remove:
             text = f"Removed a {kind} from “{quoted}”"
         else:
             text = f"{_TAPBACK_VERBS[kind]} “{quoted}”"
-        extra: dict[str, object] = {}
+        extra: dict[str, Any] = {}
         if self.is_tahoe and kind == "custom":
             extra["associated_message_emoji"] = emoji
         return self.message(
@@ -316,8 +320,14 @@ class SimDB:
         )
 
     def url_preview(
-        self, chat_id: int, url: str, *, sender: str | None = None, from_me: bool = False,
-        title: str = "", at: float | None = None,
+        self,
+        chat_id: int,
+        url: str,
+        *,
+        sender: str | None = None,
+        from_me: bool = False,
+        title: str = "",
+        at: float | None = None,
     ) -> int:
         """A link-preview row: the URL as text plus an NSKeyedArchiver ``payload_data``."""
         payload = {
@@ -327,29 +337,52 @@ class SimDB:
             "$objects": ["$null", {"URL": url, "title": title}],
         }
         return self.message(
-            chat_id, url, sender=sender, from_me=from_me, at=at,
+            chat_id,
+            url,
+            sender=sender,
+            from_me=from_me,
+            at=at,
             balloon_bundle_id=URL_BALLOON,
             payload_data=plistlib.dumps(payload, fmt=plistlib.FMT_BINARY),
         )
 
     def group_event(
-        self, chat_id: int, kind: str, *, actor: str | None = None, other: str | None = None,
-        title: str | None = None, at: float | None = None,
+        self,
+        chat_id: int,
+        kind: str,
+        *,
+        actor: str | None = None,
+        other: str | None = None,
+        title: str | None = None,
+        at: float | None = None,
     ) -> int:
         """``added``/``removed`` (other), ``renamed`` (title), ``left`` or ``photo``."""
         service = self.chat_info(chat_id)[0]
-        item_type, action = {"added": (1, 0), "removed": (1, 1), "renamed": (2, 0),
-                             "left": (3, 0), "photo": (3, 1)}[kind]
+        item_type, action = {
+            "added": (1, 0),
+            "removed": (1, 1),
+            "renamed": (2, 0),
+            "left": (3, 0),
+            "photo": (3, 1),
+        }[kind]
         return self.message(
-            chat_id, None, sender=actor, from_me=actor is None, at=at,
-            item_type=item_type, group_action_type=action, group_title=title,
+            chat_id,
+            None,
+            sender=actor,
+            from_me=actor is None,
+            at=at,
+            item_type=item_type,
+            group_action_type=action,
+            group_title=title,
             other_handle=self.handle(other, service) if other else 0,
         )
 
     # --- helpers -----------------------------------------------------------------------------
 
     def guid_of(self, rowid: int) -> str:
-        return str(self.conn.execute("SELECT guid FROM message WHERE ROWID = ?", (rowid,)).fetchone()[0])
+        return str(
+            self.conn.execute("SELECT guid FROM message WHERE ROWID = ?", (rowid,)).fetchone()[0]
+        )
 
     def text_of(self, rowid: int) -> str:
         from imsg.chatdb.typedstream import body_text
@@ -360,7 +393,9 @@ class SimDB:
         return str(text or body_text(body) or "")
 
     def _seconds(self, rowid: int, column: str) -> float:
-        (value,) = self.conn.execute(f"SELECT {column} FROM message WHERE ROWID = ?", (rowid,)).fetchone()
+        (value,) = self.conn.execute(
+            f"SELECT {column} FROM message WHERE ROWID = ?", (rowid,)
+        ).fetchone()
         return float(value or 0) / 1e9
 
     def _last_guid(self, chat_id: int) -> str | None:
@@ -394,7 +429,7 @@ class SimDB:
             with open(path, "wb") as fh:
                 fh.write(b"\0" * attachment.size)
         home = os.path.expanduser("~")
-        stored = "~" + path[len(home):] if path.startswith(home + os.sep) else path
+        stored = "~" + path[len(home) :] if path.startswith(home + os.sep) else path
         user_info = None
         if attachment.transcription is not None:
             user_info = plistlib.dumps(
@@ -405,9 +440,18 @@ class SimDB:
             " transfer_state, is_outgoing, user_info, transfer_name, total_bytes, is_sticker,"
             " original_guid) VALUES (?, ?, ?, ?, ?, ?, 5, ?, ?, ?, ?, ?, ?)",
             (
-                guid, date // 1_000_000_000, date // 1_000_000_000, stored, attachment.uti,
-                attachment.mime_type, int(from_me), user_info, attachment.name,
-                attachment.size, int(attachment.is_sticker), guid,
+                guid,
+                date // 1_000_000_000,
+                date // 1_000_000_000,
+                stored,
+                attachment.uti,
+                attachment.mime_type,
+                int(from_me),
+                user_info,
+                attachment.name,
+                attachment.size,
+                int(attachment.is_sticker),
+                guid,
             ),
         )
         self.conn.execute(
