@@ -39,7 +39,8 @@ def message_lines(message: Message, *, attachments: bool = False) -> list[str]:
             f"{message.created_at} [{direction}] {message.sender} {verb} {emoji} reaction"
             f" to {message.reacted_to_guid}"
         ]
-    text = message.text.replace("\n", "\n    ")
+    # U+FFFC marks where an attachment sits in the text; the attachment lines say more.
+    text = message.text.replace("\ufffc", "").replace("\n", "\n    ")
     if message.retracted_at:
         text = "(unsent)"
     elif message.edited_at:

@@ -64,6 +64,7 @@ def test_history_human_shows_edits_unsends_replies_attachments(demo_db) -> None:
     assert "(edited)" in out and "(unsent)" in out
     assert "in reply to +15555550123: Perfect, see you there" in out
     assert "attachment: name=IMG_0042.jpeg mime=image/jpeg missing=false" in out
+    assert "+15555550123: \n  attachment:" in out  # the U+FFFC placeholder is not printed
     counted = imsg("history", "--chat-id", str(ids["alice"]), "--db", path).stdout
     assert "(1 attachment)" in counted
 
