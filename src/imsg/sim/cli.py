@@ -73,3 +73,24 @@ def receive(path: str, sender: str, text: str, chat_id: int | None, service: str
     finally:
         db.close()
     click.echo(rowid)
+
+
+@sim.command(context_settings={"ignore_unknown_options": True,
+                               "allow_interspersed_args": False})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def osascript(args: tuple[str, ...]) -> None:
+    """Act as osascript driving Messages, for imsg's own scripts, on the chat.db in IMSG_SIM_DB.
+
+    Takes `-l AppleScript -`, the script on stdin and its values as arguments, exactly as imsg
+    runs /usr/bin/osascript. IMSG_SIM_FAIL=automation|accessibility|not-running|unknown-chat|
+    no-imessage|ghost-row|timeout makes it fail as Messages does. The same program is installed
+    as `imsg-sim-osascript` (faster to start) for IMSG_OSASCRIPT.
+
+    \b
+    Example:
+      IMSG_SIM_DB=./chat.db IMSG_OSASCRIPT=imsg-sim-osascript imsg send --db ./chat.db \\
+        --to +15555550123 --text hi
+    """
+    from imsg.sim.osascript import main
+
+    raise SystemExit(main(list(args)))
