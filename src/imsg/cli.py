@@ -296,3 +296,62 @@ def react(chat_id: int, reaction: str, timeout: float, db: str | None, as_json: 
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "": 1.0}
 
+
+def parse_duration(ctx: click.Context | None, param: click.Parameter | None, value: str) -> float:
+    """``250ms``, ``1.5s``, ``2m``, ``1h`` or a bare number of seconds → seconds (as Swift imsg;
+    compound values like ``2s500ms`` are rejected)."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", value or "")
+    if match is None:
+        raise click.BadParameter(f"{value!r} is not a duration (e.g. 250ms, 1s, 0ms)")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2) or ""]
+
+
+@main.command()
+@click.option("--chat-id", type=int, default=None, help="Only this chat (default: all chats).")
+@click.option("--since-rowid", type=int, default=None,
+              help="Start after this message id (0 or absent: only new messages).")
+@click.option("--debounce", default="250ms", show_default=True, callback=parse_duration,
+              help="Wait this long after a change before reading (e.g. 0ms, 250ms, 1s).")
+@filter_options
+@click.option("--attachments", is_flag=True, help="List attachments (JSON always has them).")
+@click.option("--reactions", is_flag=True, help="Also stream tapbacks as reaction events.")
+@click.option("--updates", is_flag=True,
+              help='Also stream edits and unsends ("event": "edited" / "retracted").')
+@common
+def watch(chat_id: int | None, since_rowid: int | None, debounce: float,
+          participants: tuple[str, ...], start: str | None, end: str | None, attachments: bool,
+          reactions: bool, updates: bool, db: str | None, as_json: bool, **_: Any) -> None:
+    """Stream new messages until interrupted (Ctrl-C exits 0).
+
+    Delivery: each message exactly once and in id order while running. To resume after a
+    restart without losing anything, store the last `id` you handled and pass it back as
+    --since-rowid (you may then see a message twice, never miss one). Conditions such as the
+    database being locked or replaced are reported on stderr; the watch carries on.
+
+    \b
+    Example:
+      imsg watch --json
+      imsg watch --chat-id 3 --since-rowid 41234 --debounce 0ms --json
+      imsg watch --reactions --updates --participants +15555550123 --json
+    """
+    from imsg.chatdb.connection import default_db_path
+    from imsg.watch import Watcher
+
+    out = Output(as_json)
+    filters = Filters.parse(split_list(participants), start, end)
+    watcher = Watcher(db or default_db_path(), since_rowid=since_rowid, chat_id=chat_id,
+                      filters=filters, reactions=reactions, updates=updates,
+                      debounce_s=debounce, on_status=_status_to_stderr)
+    try:
+        for event in watcher.events():
+            emit_messages(out, [event.message], attachments)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        watcher.close()
+
+
+def _status_to_stderr(text: str) -> None:
+    click.echo(f"imsg: {text}", err=True)

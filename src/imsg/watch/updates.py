@@ -1,0 +1,122 @@
+"""Edits and unsends: rows Messages changes in place, which a ROWID cursor never sees again.
+
+Each delivered row's ``date_edited``/``date_retracted`` pair is a per-row high-water mark: when a
+row at or below the cursor shows a pair this watcher has not seen, it is rebuilt, and if what a
+consumer would see changed (``edited_at``/``retracted_at``), it is reported once. The kind comes
+from the built message, not the column: macOS 26 marks an unsend with ``date_edited`` and leaves
+``date_retracted`` at 0, and the reader turns that into ``retracted_at``.
+
+Only rows dated within ``WINDOW_S`` are scanned (Messages allows edits for 15 minutes and unsends
+for 2): the scan is a ROWID range over recent rows, cheap however large the database. An edit of
+an older message (e.g. synced after a day offline) is not reported.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import msgspec
+
+from imsg.chatdb.connection import Schema, connect_readonly, translate_errors
+from imsg.chatdb.dates import unix_ns_to_apple
+from imsg.chatdb.models import Message
+from imsg.chatdb.reader import ChatDB
+
+WINDOW_S = 24 * 3600
+FLOOR_REFRESH_S = 60.0
+
+Marks = tuple[int, int]
+Shown = tuple[str | None, str | None]
+
+
+def _column(schema: Schema, name: str) -> str:
+    return name if schema.has("message", name) else "0"
+
+
+class EditMarks:
+    """The raw edit/unsend columns of recent rows, read on a connection of its own.
+
+    Raises ``imsg.errors`` only (as ``ChatDB`` does).
+    """
+
+    def __init__(self, path: str, schema: Schema) -> None:
+        self._path = path
+        edited, retracted = _column(schema, "date_edited"), _column(schema, "date_retracted")
+        self._scan = (
+            f"SELECT ROWID, {edited}, {retracted} FROM message WHERE ROWID > ? AND ROWID <= ?"
+            f" AND ({edited} != 0 OR {retracted} != 0)"
+        )
+        self._conn: sqlite3.Connection = connect_readonly(path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def oldest_recent_rowid(self, since_unix_ns: int) -> int | None:
+        """The lowest ROWID dated at or after ``since_unix_ns`` (Apple's index on ``date``)."""
+        with translate_errors(self._path):
+            row = self._conn.execute("SELECT MIN(ROWID) FROM message WHERE date >= ?",
+                                     (unix_ns_to_apple(since_unix_ns),)).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def changed_rows(self, above: int, upto: int) -> list[tuple[int, int, int]]:
+        """(ROWID, date_edited, date_retracted) of rows in (above, upto] with either set."""
+        with translate_errors(self._path):
+            return [(int(r), int(e or 0), int(d or 0))
+                    for r, e, d in self._conn.execute(self._scan, (above, upto))]
+
+
+class UpdateTracker:
+    """Remembers what this watcher has shown of each recent row; reports each change once."""
+
+    def __init__(self) -> None:
+        self._marks: dict[int, Marks] = {}
+        self._shown: dict[int, Shown] = {}
+        self._floor = 0
+        self._floor_at = float("-inf")
+
+    def prime(self, marks: EditMarks, upto: int) -> None:
+        """Take the current state of rows at or below ``upto`` as already known."""
+        self._refresh_floor(marks, upto, force=True)
+        for rowid, edited, retracted in marks.changed_rows(self._floor, upto):
+            self._marks[rowid] = (edited, retracted)
+
+    def delivered(self, message: Message) -> None:
+        """Record the edit state a newly delivered message already had."""
+        if message.edited_at or message.retracted_at:
+            self._shown[message.id] = (message.edited_at, message.retracted_at)
+
+    def changes(self, marks: EditMarks, db: ChatDB,
+                upto: int) -> list[tuple[Message, int | None]]:
+        """Rows at or below ``upto`` whose edit state changed since last shown, ``event`` set.
+
+        A row joined to several chats comes back once per chat (the caller picks one).
+        """
+        self._refresh_floor(marks, upto)
+        moved = []
+        for rowid, edited, retracted in marks.changed_rows(self._floor, upto):
+            if self._marks.get(rowid) != (edited, retracted):
+                self._marks[rowid] = (edited, retracted)
+                moved.append(rowid)
+        if not moved:
+            return []
+        rows = db.messages_by_rowid(moved)
+        fresh = {m.id for m, _ in rows
+                 if self._shown.get(m.id, (None, None)) != (m.edited_at, m.retracted_at)}
+        changed = []
+        for message, date_ns in rows:
+            if message.id in fresh:
+                self._shown[message.id] = (message.edited_at, message.retracted_at)
+                event = "retracted" if message.retracted_at else "edited"
+                changed.append((msgspec.structs.replace(message, event=event), date_ns))
+        return changed
+
+    def _refresh_floor(self, marks: EditMarks, upto: int, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._floor_at < FLOOR_REFRESH_S:
+            return
+        self._floor_at = now
+        oldest = marks.oldest_recent_rowid(time.time_ns() - WINDOW_S * 1_000_000_000)
+        self._floor = upto if oldest is None else max(self._floor, oldest - 1)
+        self._marks = {k: v for k, v in self._marks.items() if k > self._floor}
+        self._shown = {k: v for k, v in self._shown.items() if k > self._floor}

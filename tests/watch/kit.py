@@ -1,0 +1,78 @@
+"""Watch test kit: watchers run on a thread, and the sentinel helper.
+
+Exactly-once and order are asserted without timing: after the rows under test, the writer adds
+a *sentinel* row, and the test reads every event up to it. Anything missing, repeated or out of
+order shows up in that list. Timeouts only stop a broken test from hanging.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from imsg.watch import Watcher, WatchEvent
+
+TIMEOUT_S = 20.0
+ALICE = "+15550001111"
+BOB = "+15550002222"
+
+
+class Stream:
+    """Iterates ``watcher.events()`` on a thread and queues what it yields."""
+
+    def __init__(self, watcher: Watcher) -> None:
+        self.watcher = watcher
+        self._events: queue.Queue[WatchEvent | BaseException | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for event in self.watcher.events():
+                self._events.put(event)
+        except BaseException as exc:  # handed to the test thread
+            self._events.put(exc)
+        self._events.put(None)
+
+    def next(self) -> WatchEvent:
+        item = self._events.get(timeout=TIMEOUT_S)
+        if isinstance(item, BaseException):
+            raise item
+        assert item is not None, "the watcher stopped"
+        return item
+
+    def take(self, count: int) -> list[WatchEvent]:
+        return [self.next() for _ in range(count)]
+
+    def through(self, rowid: int) -> list[WatchEvent]:
+        """Every event up to and including the new message ``rowid``."""
+        events = [self.next()]
+        while not (events[-1].kind == "message" and events[-1].message.id == rowid):
+            events.append(self.next())
+        return events
+
+    def ended(self) -> BaseException | None:
+        """Wait for the iteration to end; return what it raised, if anything."""
+        item = self._events.get(timeout=TIMEOUT_S)
+        while isinstance(item, WatchEvent):
+            item = self._events.get(timeout=TIMEOUT_S)
+        return item
+
+    def stop(self) -> None:
+        self.watcher.close()
+        self._thread.join(TIMEOUT_S)
+        assert not self._thread.is_alive(), "events() did not return after close()"
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    """Poll ``condition`` until true; fail after TIMEOUT_S (a hang guard, not a speed test)."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while not condition():
+        assert time.monotonic() < deadline, "condition never became true"
+        time.sleep(0.01)
+
+
+def ids(events: list[WatchEvent]) -> list[int]:
+    return [event.message.id for event in events]

@@ -1,0 +1,162 @@
+"""The database file misbehaving under a running watcher: checkpoints, replacement, loss, locks."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from imsg.chatdb import connection
+from imsg.chatdb.reader import ChatDB
+from imsg.errors import PermissionDenied
+from imsg.sim.messages import SimDB
+from imsg.watch import engine
+
+from .kit import ALICE, Stream, ids, wait_for
+
+
+def mentions(statuses: list[str], text: str) -> Callable[[], bool]:
+    return lambda: any(text in status for status in statuses)
+
+
+def test_inserts_interleaved_with_wal_truncating_checkpoints(
+        db: SimDB, chat: int, watch: Callable[..., Stream]) -> None:
+    stream = watch()
+    rows = []
+    for i in range(60):
+        rows.append(db.receive(chat, ALICE, f"row {i}"))
+        if i % 3 == 0:
+            db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    assert ids(stream.through(rows[-1])) == rows
+
+
+def test_database_replaced_by_rename_is_reopened_and_nothing_is_lost(
+        db: SimDB, chat: int, watch: Callable[..., Stream], statuses: list[str]) -> None:
+    stream = watch()
+    before = db.receive(chat, ALICE, "before the swap")
+    assert ids(stream.through(before)) == [before]
+    # Another process rebuilds the database next to it and renames it into place.
+    replacement = db.path + ".new"
+    source, target = sqlite3.connect(db.path), sqlite3.connect(replacement)
+    source.backup(target)
+    target.close()
+    source.close()
+    rebuilt = SimDB(replacement)
+    in_copy = [rebuilt.receive(chat, ALICE, f"written in the copy {i}") for i in range(3)]
+    rebuilt.close()
+    db.close()
+    for suffix in ("-wal", "-shm"):
+        os.unlink(db.path + suffix)
+    os.replace(replacement, db.path)
+    writer = SimDB(db.path)
+    try:
+        after = writer.receive(chat, ALICE, "after the swap")
+        assert ids(stream.through(after)) == [*in_copy, after]
+    finally:
+        writer.close()
+    assert any("was replaced by a new file" in status for status in statuses)
+
+
+def test_database_gone_for_a_while_is_reported_and_resumed(
+        db: SimDB, chat: int, watch: Callable[..., Stream], statuses: list[str],
+        tmp_path: Path) -> None:
+    stream = watch()
+    first = db.receive(chat, ALICE, "before it vanished")
+    assert ids(stream.through(first)) == [first]
+    db.close()
+    away = str(tmp_path / "moved.db")
+    for suffix in ("", "-wal", "-shm"):
+        os.replace(db.path + suffix, away + suffix)
+    wait_for(mentions(statuses, "is missing; waiting"))
+    elsewhere = SimDB(away)
+    while_gone = elsewhere.receive(chat, ALICE, "written while it was gone")
+    elsewhere.close()
+    os.replace(away, db.path)
+    writer = SimDB(db.path)
+    try:
+        back = writer.receive(chat, ALICE, "back")
+        assert ids(stream.through(back)) == [while_gone, back]
+    finally:
+        writer.close()
+    wait_for(mentions(statuses, "readable again"))
+
+
+def test_a_locked_database_is_reported_then_read_once_released(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, statuses: list[str]) -> None:
+    monkeypatch.setattr(connection, "BUSY_TIMEOUT_S", 0.1)
+    sim = SimDB.create(str(tmp_path / "chat.db"), "ventura")
+    sim.conn.execute("PRAGMA journal_mode = DELETE")  # so a writer can lock readers out
+    chat = sim.chat([ALICE])
+    stream = Stream(engine.Watcher(sim.path, debounce_s=0, poll_interval_s=3600,
+                                   on_status=statuses.append))
+    try:
+        sim.conn.execute("BEGIN EXCLUSIVE")
+        locked = sim.receive(chat, ALICE, "written under an exclusive lock")
+        wait_for(mentions(statuses, "is locked by another process"))
+        sim.conn.execute("COMMIT")
+        assert ids(stream.through(locked)) == [locked]
+        wait_for(mentions(statuses, "readable again"))
+    finally:
+        stream.stop()
+        sim.close()
+
+
+def test_losing_read_permission_raises_out_of_events_and_closes(
+        db: SimDB, chat: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = Stream(engine.Watcher(db.path, debounce_s=0, poll_interval_s=3600))
+    started = db.receive(chat, ALICE, "readable")
+    stream.through(started)
+
+    def refused(self: ChatDB, *_: object, **__: object) -> None:
+        raise PermissionDenied(self.path, "authorization denied")
+
+    monkeypatch.setattr(ChatDB, "messages_after", refused)
+    db.receive(chat, ALICE, "unreadable")
+    assert isinstance(stream.ended(), PermissionDenied)
+    assert list(stream.watcher.events()) == []
+
+
+def test_without_file_events_the_timer_poll_still_delivers(
+        db: SimDB, chat: int, monkeypatch: pytest.MonkeyPatch, statuses: list[str]) -> None:
+    def no_events(*_: object) -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(engine, "FileWakeup", no_events)
+    stream = Stream(engine.Watcher(db.path, poll_interval_s=0.05, on_status=statuses.append))
+    try:
+        rows = [db.receive(chat, ALICE, f"polled {i}") for i in range(3)]
+        assert ids(stream.through(rows[-1])) == rows
+    finally:
+        stream.stop()
+    assert any("file events unavailable (Too many open files)" in s for s in statuses)
+
+
+def test_continuous_writes_cannot_postpone_delivery(
+        db: SimDB, chat: int, watch: Callable[..., Stream]) -> None:
+    # A debounce that restarted on every event would deliver nothing until the writer stops;
+    # the writer here only stops once several rows were delivered (or after 2,000 rows).
+    stream = watch(debounce_s=0.2)
+    enough = threading.Event()
+    written: list[int] = []
+
+    def write() -> None:
+        writer = SimDB(db.path)
+        while not enough.is_set() and len(written) < 2000:
+            written.append(writer.receive(chat, ALICE, "typing"))
+            time.sleep(0.01)
+        writer.close()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    events = stream.take(5)
+    enough.set()
+    thread.join()
+    assert len(written) < 2000
+    while events[-1].message.id != written[-1]:
+        events.append(stream.next())
+    assert ids(events) == written
