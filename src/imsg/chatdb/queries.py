@@ -69,6 +69,7 @@ class Queries:
     has_emoji_column: bool
     has_tapbacks: bool
     body_column: str
+    edit_columns: tuple[str, str]
 
     @classmethod
     def for_schema(cls, schema: Schema) -> Queries:
@@ -85,6 +86,10 @@ class Queries:
             has_tapbacks=schema.has("message", "associated_message_guid")
             and schema.has("message", "associated_message_type"),
             body_column="m.attributedBody" if schema.has("message", "attributedBody") else "NULL",
+            edit_columns=(
+                "date_edited" if schema.has("message", "date_edited") else "0",
+                "date_retracted" if schema.has("message", "date_retracted") else "0",
+            ),
         )
 
     # --- chats -------------------------------------------------------------------------------
@@ -218,6 +223,27 @@ class Queries:
         )
 
     MAX_ROWID = "SELECT COALESCE(MAX(ROWID), 0) FROM message"
+    OLDEST_ROWID_SINCE = "SELECT MIN(ROWID) FROM message WHERE date >= ?"  # Apple's date index
+    CHAT_BY_GUID = "SELECT ROWID FROM chat WHERE guid = ?"
+    # An identifier may name several chats (a number's iMessage and SMS chats): newest wins.
+    CHAT_BY_IDENTIFIER = (
+        "SELECT c.ROWID FROM chat c WHERE c.chat_identifier = ? ORDER BY"
+        " (SELECT MAX(j.message_id) FROM chat_message_join j WHERE j.chat_id = c.ROWID) DESC,"
+        " c.ROWID DESC LIMIT 1"
+    )
+    HANDLE_SERVICES = (
+        "SELECT service FROM handle WHERE id = ? COLLATE NOCASE UNION"
+        " SELECT service_name FROM chat WHERE chat_identifier = ? COLLATE NOCASE AND style = 45"
+    )
+
+    @property
+    def edit_marks(self) -> str:
+        """(ROWID, date_edited, date_retracted) of rows in a ROWID range with either set."""
+        edited, retracted = self.edit_columns
+        return (
+            f"SELECT ROWID, {edited}, {retracted} FROM message WHERE ROWID > ? AND ROWID <= ?"
+            f" AND ({edited} != 0 OR {retracted} != 0)"
+        )
 
     @property
     def all_texts(self) -> str:

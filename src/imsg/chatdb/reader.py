@@ -164,6 +164,21 @@ class ChatDB:
     def max_rowid(self) -> int:
         return int(self._rows(Queries.MAX_ROWID)[0][0])
 
+    def oldest_rowid_since(self, unix_ns: int) -> int | None:
+        """The lowest ROWID dated at or after ``unix_ns``; None if there is none."""
+        value = self._rows(Queries.OLDEST_ROWID_SINCE, (self._bound(unix_ns),))[0][0]
+        return None if value is None else int(value)
+
+    def edit_marks(self, above: int, upto: int) -> list[tuple[int, int, int]]:
+        """(ROWID, date_edited, date_retracted) of rows in (above, upto] with either set."""
+        return [(int(r), int(e or 0), int(d or 0))
+                for r, e, d in self._rows(self.q.edit_marks, (above, upto))]
+
+    def handle_services(self, handle: str) -> set[str]:
+        """Services (casefolded) ``handle`` was seen on, as a handle or a direct chat."""
+        rows = self._rows(Queries.HANDLE_SERVICES, (handle, handle))
+        return {str(row[0]).casefold() for row in rows if row[0]}
+
     # --- chats -------------------------------------------------------------------------------
 
     def _chat_ref(self, row: Sequence[Any], participants: list[str]) -> ChatRef:
@@ -204,6 +219,17 @@ class ChatDB:
         for chunk in _chunks(ids):
             rows.extend(self._rows(self.q.chats_by_ids(len(chunk)), chunk))
         return {ref.id: ref for ref in self._refs(rows)}
+
+    def chat_id_by(self, *, guid: str | None = None, identifier: str | None = None) -> int:
+        """The ROWID of the chat with this guid, or the newest chat with this identifier;
+        raises ChatNotFound."""
+        if guid is not None:
+            rows = self._rows(Queries.CHAT_BY_GUID, (guid,))
+        else:
+            rows = self._rows(Queries.CHAT_BY_IDENTIFIER, (identifier,))
+        if not rows:
+            raise ChatNotFound(guid if guid is not None else str(identifier))
+        return int(rows[0][0])
 
     def chat_ref(self, chat_id: int) -> ChatRef:
         """The chat with ROWID ``chat_id``; raises ChatNotFound."""

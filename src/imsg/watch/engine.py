@@ -19,7 +19,7 @@ from imsg.errors import (
     PermissionDenied,
 )
 from imsg.watch.sequencer import Emit, Hold, Sequencer
-from imsg.watch.updates import EditMarks, UpdateTracker
+from imsg.watch.updates import UpdateTracker
 from imsg.watch.wakeup import Doorbell, FileWakeup, Identity, file_identity
 
 # File events fire on the WAL write, a moment before the commit is visible to readers: every
@@ -42,19 +42,12 @@ class WatchEvent:
 class _Session:
     """The database file as currently opened; replaced when the file is."""
 
-    def __init__(self, path: str, identity: Identity, updates: bool) -> None:
+    def __init__(self, path: str, identity: Identity) -> None:
         self.identity = identity
         self.db = ChatDB(path)
-        try:
-            self.marks = EditMarks(self.db.path, self.db.schema) if updates else None
-        except BaseException:
-            self.db.close()
-            raise
 
     def close(self) -> None:
         self.db.close()
-        if self.marks is not None:
-            self.marks.close()
 
 
 class Watcher:
@@ -120,7 +113,7 @@ class Watcher:
         self._trouble: str | None = None
         self._hold_until = _NEVER
         identity = file_identity(self._path)
-        self._session: _Session | None = _Session(self._path, identity, updates)
+        self._session: _Session | None = _Session(self._path, identity)
         try:
             db = self._session.db
             if chat_id is not None:
@@ -129,8 +122,8 @@ class Watcher:
             self._cursor = since_rowid if since_rowid else newest
             self._sequencer = Sequencer(filters=self._filters, hold_s=hold_s, live_from=newest)
             self._updates = UpdateTracker() if updates else None
-            if self._updates is not None and self._session.marks is not None:
-                self._updates.prime(self._session.marks, self._cursor)
+            if self._updates is not None:
+                self._updates.prime(db, self._cursor)
             self._bell = Doorbell()
             self._wakeup = self._start_wakeup()
         except BaseException:
@@ -214,7 +207,7 @@ class Watcher:
         try:
             session = self._current_session()
             yield from self._drain(session.db)
-            if self._updates is not None and session.marks is not None:
+            if self._updates is not None:
                 yield from self._changes(self._updates, session)
         except PermissionDenied:
             raise
@@ -258,9 +251,8 @@ class Watcher:
                 return
 
     def _changes(self, tracker: UpdateTracker, session: _Session) -> Iterator[WatchEvent]:
-        assert session.marks is not None
         delivered: set[int] = set()
-        for message, date_ns in tracker.changes(session.marks, session.db, self._cursor):
+        for message, date_ns in tracker.changes(session.db, self._cursor):
             if message.id in delivered or (self._chat_id is not None
                                            and message.chat_id != self._chat_id):
                 continue
@@ -286,7 +278,7 @@ class Watcher:
         if session is None:
             if identity is None:
                 raise DatabaseNotFound(self._path)
-            session = self._session = _Session(self._path, identity, self._updates is not None)
+            session = self._session = _Session(self._path, identity)
         return session
 
     def _drop_session(self) -> None:

@@ -13,13 +13,10 @@ an older message (e.g. synced after a day offline) is not reported.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import msgspec
 
-from imsg.chatdb.connection import Schema, connect_readonly, translate_errors
-from imsg.chatdb.dates import unix_ns_to_apple
 from imsg.chatdb.models import Message
 from imsg.chatdb.reader import ChatDB
 
@@ -28,42 +25,6 @@ FLOOR_REFRESH_S = 60.0
 
 Marks = tuple[int, int]
 Shown = tuple[str | None, str | None]
-
-
-def _column(schema: Schema, name: str) -> str:
-    return name if schema.has("message", name) else "0"
-
-
-class EditMarks:
-    """The raw edit/unsend columns of recent rows, read on a connection of its own.
-
-    Raises ``imsg.errors`` only (as ``ChatDB`` does).
-    """
-
-    def __init__(self, path: str, schema: Schema) -> None:
-        self._path = path
-        edited, retracted = _column(schema, "date_edited"), _column(schema, "date_retracted")
-        self._scan = (
-            f"SELECT ROWID, {edited}, {retracted} FROM message WHERE ROWID > ? AND ROWID <= ?"
-            f" AND ({edited} != 0 OR {retracted} != 0)"
-        )
-        self._conn: sqlite3.Connection = connect_readonly(path)
-
-    def close(self) -> None:
-        self._conn.close()
-
-    def oldest_recent_rowid(self, since_unix_ns: int) -> int | None:
-        """The lowest ROWID dated at or after ``since_unix_ns`` (Apple's index on ``date``)."""
-        with translate_errors(self._path):
-            row = self._conn.execute("SELECT MIN(ROWID) FROM message WHERE date >= ?",
-                                     (unix_ns_to_apple(since_unix_ns),)).fetchone()
-        return None if row[0] is None else int(row[0])
-
-    def changed_rows(self, above: int, upto: int) -> list[tuple[int, int, int]]:
-        """(ROWID, date_edited, date_retracted) of rows in (above, upto] with either set."""
-        with translate_errors(self._path):
-            return [(int(r), int(e or 0), int(d or 0))
-                    for r, e, d in self._conn.execute(self._scan, (above, upto))]
 
 
 class UpdateTracker:
@@ -75,10 +36,10 @@ class UpdateTracker:
         self._floor = 0
         self._floor_at = float("-inf")
 
-    def prime(self, marks: EditMarks, upto: int) -> None:
+    def prime(self, db: ChatDB, upto: int) -> None:
         """Take the current state of rows at or below ``upto`` as already known."""
-        self._refresh_floor(marks, upto, force=True)
-        for rowid, edited, retracted in marks.changed_rows(self._floor, upto):
+        self._refresh_floor(db, upto, force=True)
+        for rowid, edited, retracted in db.edit_marks(self._floor, upto):
             self._marks[rowid] = (edited, retracted)
 
     def delivered(self, message: Message) -> None:
@@ -86,15 +47,14 @@ class UpdateTracker:
         if message.edited_at or message.retracted_at:
             self._shown[message.id] = (message.edited_at, message.retracted_at)
 
-    def changes(self, marks: EditMarks, db: ChatDB,
-                upto: int) -> list[tuple[Message, int | None]]:
+    def changes(self, db: ChatDB, upto: int) -> list[tuple[Message, int | None]]:
         """Rows at or below ``upto`` whose edit state changed since last shown, ``event`` set.
 
         A row joined to several chats comes back once per chat (the caller picks one).
         """
-        self._refresh_floor(marks, upto)
+        self._refresh_floor(db, upto)
         moved = []
-        for rowid, edited, retracted in marks.changed_rows(self._floor, upto):
+        for rowid, edited, retracted in db.edit_marks(self._floor, upto):
             if self._marks.get(rowid) != (edited, retracted):
                 self._marks[rowid] = (edited, retracted)
                 moved.append(rowid)
@@ -111,12 +71,12 @@ class UpdateTracker:
                 changed.append((msgspec.structs.replace(message, event=event), date_ns))
         return changed
 
-    def _refresh_floor(self, marks: EditMarks, upto: int, *, force: bool = False) -> None:
+    def _refresh_floor(self, db: ChatDB, upto: int, *, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._floor_at < FLOOR_REFRESH_S:
             return
         self._floor_at = now
-        oldest = marks.oldest_recent_rowid(time.time_ns() - WINDOW_S * 1_000_000_000)
+        oldest = db.oldest_rowid_since(time.time_ns() - WINDOW_S * 1_000_000_000)
         self._floor = upto if oldest is None else max(self._floor, oldest - 1)
         self._marks = {k: v for k, v in self._marks.items() if k > self._floor}
         self._shown = {k: v for k, v in self._shown.items() if k > self._floor}
