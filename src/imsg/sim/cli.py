@@ -7,9 +7,10 @@ from typing import Any
 
 import click
 
-from imsg.sim.demo import fill_demo
-from imsg.sim.messages import SimDB
 from imsg.sim.schema import SCHEMAS
+
+# The writer and the demo are imported by the commands that use them: `imsg sim` is registered
+# on every `imsg` start, and that start should not pay for them.
 
 
 @click.group()
@@ -36,6 +37,9 @@ def init(path: str, schema: str, demo: bool) -> None:
     Example:
       imsg sim init ./chat.db --schema tahoe --demo
     """
+    from imsg.sim.demo import fill_demo
+    from imsg.sim.messages import SimDB
+
     if os.path.exists(path):
         raise click.ClickException(f"{path} already exists")
     db = SimDB.create(path, schema)
@@ -63,6 +67,8 @@ def receive(path: str, sender: str, text: str, chat_id: int | None, service: str
     Example:
       imsg sim receive ./chat.db --from +15555550123 --text "on my way"
     """
+    from imsg.sim.messages import SimDB
+
     db = SimDB(path)
     try:
         chat = chat_id if chat_id is not None else db.chat([sender], service=service)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from importlib import resources
 
 SCHEMAS = ("ventura", "tahoe")
 
@@ -22,6 +21,8 @@ _APP_FUNCTIONS = {
 
 
 def _ddl(name: str) -> str:
+    from importlib import resources
+
     return (resources.files("imsg.chatdb") / "schema" / f"{name}.sql").read_text("utf-8")
 
 
