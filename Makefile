@@ -22,6 +22,8 @@ demo: $(BIN)/imsg
 	@echo
 	@echo '$$ imsg history --chat-id 3 --limit 3 --db $(DEMO_DB) --json'
 	@$(BIN)/imsg history --chat-id 3 --limit 3 --db $(DEMO_DB) --json
+	@echo
+	@$(BIN)/python -m imsg.sim.demo_rpc $(DEMO_DB)
 
 test: $(BIN)/imsg lint
 	$(BIN)/pytest -q

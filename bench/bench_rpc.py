@@ -1,0 +1,258 @@
+"""JSON-RPC server benchmark: ``imsg rpc`` as a child process on a simulator database.
+
+Prints, each with its target:
+
+- throughput of pipelined ``chats.list`` over stdio on the demo database (requests/s);
+- p50/p99 latency of ``messages.history`` (limit 50) while a subscription streams a 100/s
+  insert load (every inserted row must also arrive as a notification);
+- time from process start to the first response (median of several cold starts);
+- server RSS while 10 subscriptions deliver 100,000 notifications (10,000 rows), sampled at
+  each fifth; "flat" means less than 5 MiB of growth over the last three fifths (the first
+  two fill SQLite's page caches, 2 MiB per connection, and the allocator's pools).
+
+    python bench/bench_rpc.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from imsg.sim.demo import ALICE, fill_demo
+from imsg.sim.messages import SimDB
+
+TIMEOUT_S = 60.0
+
+
+class Child:
+    """One ``imsg rpc`` process; stdout lines are handed to ``on_line`` from a thread."""
+
+    def __init__(self, db: str) -> None:
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, "-m", "imsg", "rpc", "--db", db],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.stdin = self.proc.stdin
+        self.stdout = self.proc.stdout
+
+    def write(self, data: bytes) -> None:
+        self.stdin.write(data)
+        self.stdin.flush()
+
+    def request(self, rid: Any, method: str, **params: Any) -> None:
+        frame = {"jsonrpc": "2.0", "id": rid, "method": method, "params": params}
+        self.write(json.dumps(frame).encode() + b"\n")
+
+    def recv(self) -> Any:
+        line = self.stdout.readline()
+        if not line:
+            raise RuntimeError("imsg rpc closed stdout")
+        return json.loads(line)
+
+    def answer(self, rid: Any, notes: list[Any] | None = None) -> Any:
+        """The response with ``rid``; notifications met on the way go to ``notes``."""
+        while True:
+            frame = self.recv()
+            if frame.get("id") == rid and "method" not in frame:
+                if "error" in frame:
+                    raise RuntimeError(f"{rid}: {frame['error']}")
+                return frame["result"]
+            if notes is not None:
+                notes.append(frame)
+
+    def rss_mib(self) -> float:
+        with open(f"/proc/{self.proc.pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS")
+
+    def close(self) -> None:
+        self.stdin.close()
+        try:
+            self.proc.wait(TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def demo_db(directory: Path) -> str:
+    sim = SimDB.create(str(directory / "chat.db"))
+    fill_demo(sim)
+    sim.close()
+    return str(directory / "chat.db")
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def throughput(db: str, count: int) -> float:
+    child = Child(db)
+    try:
+        child.request(0, "chats.list")
+        child.answer(0)  # warm: imports done, database open
+        lines = b"".join(
+            b'{"jsonrpc":"2.0","id":%d,"method":"chats.list","params":{"limit":20}}\n' % i
+            for i in range(1, count + 1))
+        start = time.perf_counter()
+        writer = threading.Thread(target=child.write, args=(lines,))
+        writer.start()
+        for _ in range(count):
+            child.recv()
+        elapsed = time.perf_counter() - start
+        writer.join()
+        return count / elapsed
+    finally:
+        child.close()
+
+
+def cold_start(db: str, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        child = Child(db)
+        child.request(1, "chats.list")
+        child.answer(1)
+        times.append(time.perf_counter() - child.started)
+        child.close()
+    return statistics.median(times)
+
+
+def history_under_load(db: str, seconds: float, rate: int = 100) -> tuple[float, float, bool]:
+    child = Child(db)
+    notes: list[Any] = []
+    inserted: list[int] = []
+    try:
+        child.request("sub", "watch.subscribe", debounce_ms=0)
+        child.answer("sub", notes)
+        stop = threading.Event()
+
+        def insert() -> None:
+            sim = SimDB(db)
+            next_at = time.perf_counter()
+            while not stop.is_set():
+                inserted.append(sim.receive(1, ALICE, f"load {len(inserted)}"))
+                next_at += 1 / rate
+                time.sleep(max(0.0, next_at - time.perf_counter()))
+            sim.close()
+
+        writer = threading.Thread(target=insert)
+        writer.start()
+        latencies = []
+        end = time.perf_counter() + seconds
+        rid = 0
+        while time.perf_counter() < end:
+            rid += 1
+            start = time.perf_counter()
+            child.request(rid, "messages.history", chat_id=1, limit=50)
+            child.answer(rid, notes)
+            latencies.append(time.perf_counter() - start)
+        stop.set()
+        writer.join()
+        child.request("sentinel", "status")  # the last rows: read until every one arrived
+        child.answer("sentinel", notes)
+        delivered = {n["params"]["message"]["id"] for n in notes if n.get("method") == "message"}
+        while not set(inserted) <= delivered:
+            delivered.add(child.recv()["params"]["message"]["id"])
+        latencies.sort()
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        return statistics.median(latencies) * 1000, p99 * 1000, True
+    finally:
+        child.close()
+
+
+def rss_with_subscriptions(db: str, rows: int, subscriptions: int = 10) -> list[float]:
+    """Server RSS (MiB) after each fifth of ``rows`` inserted rows was notified to every one
+    of ``subscriptions`` subscriptions."""
+    child = Child(db)
+    try:
+        for sid in range(subscriptions):
+            child.request(sid, "watch.subscribe", debounce_ms=0)
+            child.answer(sid)
+        counted = [0]
+        failed: list[Any] = []
+
+        def count() -> None:
+            while counted[0] < rows * subscriptions:
+                frame = child.recv()
+                if frame.get("method") == "message":
+                    counted[0] += 1
+                else:
+                    failed.append(frame)
+                    return
+
+        reader = threading.Thread(target=count, daemon=True)
+        reader.start()
+
+        def caught_up(upto: int) -> None:
+            deadline = time.monotonic() + TIMEOUT_S
+            while counted[0] < upto * subscriptions:
+                if failed or time.monotonic() > deadline:
+                    raise RuntimeError(f"stream broke after {counted[0]} notifications: "
+                                       f"{failed}")
+                time.sleep(0.005)
+
+        sim = SimDB(db)
+        samples = []
+        batch = 100
+        for start in range(0, rows, batch):
+            sim.conn.execute("BEGIN")
+            for i in range(start, min(rows, start + batch)):
+                sim.receive(1 + i % 3, None, f"notification load {i}")
+            sim.conn.execute("COMMIT")
+            caught_up(start - 10 * batch)  # at most 1,000 rows ahead: a stream, not one burst
+            if (start + batch) % (rows // 5) == 0:
+                caught_up(start + batch)
+                samples.append(child.rss_mib())
+        sim.close()
+        return samples
+    finally:
+        child.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller loads, for a smoke run")
+    quick = parser.parse_args().quick
+    if not sys.platform.startswith("linux"):
+        print("bench_rpc reads RSS from /proc: run it on Linux")
+        return 0
+    missed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        db = demo_db(Path(tmp))
+        rate = throughput(db, 3_000 if quick else 20_000)
+        missed += rate < 5000
+        print(f"chats.list pipelined over stdio   {rate:8.0f} req/s    target >= 5000  "
+              f"{verdict(rate >= 5000)}")
+        p50, p99, _ = history_under_load(db, 4.0 if quick else 20.0)
+        missed += p99 > 20
+        print(f"messages.history under 100/s load  p50 {p50:5.2f} ms  p99 {p99:5.2f} ms   "
+              f"target p99 <= 20 ms  {verdict(p99 <= 20)}")
+        start = cold_start(db, 5 if quick else 15) * 1000
+        missed += start > 250
+        print(f"start to first response            {start:8.0f} ms       target <= 250   "
+              f"{verdict(start <= 250)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        db = demo_db(Path(tmp))
+        rows = 2_000 if quick else 10_000
+        samples = rss_with_subscriptions(db, rows)
+        growth = samples[-1] - samples[1]
+        missed += growth >= 5
+        print(f"RSS, 10 subscriptions, {rows * 10:,} notifications, at each fifth: "
+              + ", ".join(f"{mib:.1f}" for mib in samples)
+              + f" MiB; last 3/5 {growth:+.1f} MiB   target flat (< +5 MiB)  "
+              f"{verdict(growth < 5)}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

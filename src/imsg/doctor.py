@@ -1,0 +1,159 @@
+"""``imsg doctor``: check what imsg needs, and say how to fix each thing that is missing.
+
+Checks, each ``ok``, ``warn``, ``fail`` or ``skip`` with a one-line detail and, unless ok, a fix:
+
+- ``database``: chat.db opens read-only (else: Full Disk Access, a missing or foreign file);
+- ``osascript``: the binary sends go through exists and is executable (``$IMSG_OSASCRIPT`` or
+  ``/usr/bin/osascript``); off macOS without the simulator this is a warning;
+- ``automation``: on macOS, Messages answers a harmless Apple event (asks ``name``); a refusal
+  (-1743) means the Automation permission is missing. Not probed for a custom ``osascript``;
+- ``socket``: the service socket: listening with mode 0600 in a 0700 directory, stale, or absent
+  (absent is fine: the socket is only needed for service mode).
+
+Nothing here writes anything. Commands go through an injectable ``Runner``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from imsg.chatdb.connection import default_db_path
+from imsg.errors import DatabaseNotFound, ImsgError, PermissionDenied
+from imsg.rpc.listener import default_socket_path, probe
+from imsg.service import Runner, run_command
+
+Status = Literal["ok", "warn", "fail", "skip"]
+PROBE = 'tell application "Messages" to get name'
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+    fix: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def run_checks(db_path: str | None = None, socket_path: str | None = None, *,
+               runner: Runner = run_command, platform: str = sys.platform,
+               env: Mapping[str, str] | None = None) -> list[Check]:
+    env = os.environ if env is None else env
+    osascript = env.get("IMSG_OSASCRIPT") or "/usr/bin/osascript"
+    script_check = check_osascript(osascript, custom="IMSG_OSASCRIPT" in env, platform=platform)
+    return [
+        check_database(db_path or default_db_path()),
+        script_check,
+        check_automation(osascript, runner, custom="IMSG_OSASCRIPT" in env, platform=platform,
+                         usable=script_check.status == "ok"),
+        check_socket(socket_path or default_socket_path()),
+    ]
+
+
+def _python() -> str:
+    return os.path.realpath(sys.executable)
+
+
+def check_database(path: str) -> Check:
+    from imsg.chatdb.reader import ChatDB
+
+    try:
+        with ChatDB(path) as db:
+            newest = db.max_rowid()
+            profile = db.schema.profile
+    except PermissionDenied as err:
+        return Check("database", "fail", err.message, fix=(
+            f"Open System Settings > Privacy & Security > Full Disk Access and add the app that "
+            f"starts imsg (your terminal, editor or gateway), then restart it. The service "
+            f"(launchd) needs the Python binary itself: {_python()}"))
+    except DatabaseNotFound as err:
+        return Check("database", "fail", err.message, fix=(
+            "Open Messages once and sign in, or point --db / IMSG_DB at a chat.db (try "
+            "`imsg sim init /tmp/chat.db --demo`)"))
+    except ImsgError as err:
+        return Check("database", "fail", err.message,
+                     fix="Point --db / IMSG_DB at Messages' chat.db (~/Library/Messages/chat.db)")
+    return Check("database", "ok", f"{path} is readable ({profile} schema, newest message "
+                                   f"#{newest})")
+
+
+def check_osascript(path: str, *, custom: bool, platform: str) -> Check:
+    if os.path.isfile(path) and os.access(path, os.X_OK):
+        note = " (IMSG_OSASCRIPT)" if custom else ""
+        return Check("osascript", "ok", f"{path}{note}")
+    if custom:
+        return Check("osascript", "fail", f"IMSG_OSASCRIPT={path} is not an executable file",
+                     fix="Point IMSG_OSASCRIPT at osascript or at imsg-sim-osascript, or unset it")
+    if platform == "darwin":
+        return Check("osascript", "fail", f"{path} is missing",
+                     fix="Reinstall macOS's command line tools; sends need osascript")
+    return Check("osascript", "warn", f"not macOS: {path} is missing, so sends cannot work",
+                 fix="To simulate Messages, set IMSG_OSASCRIPT=$(which imsg-sim-osascript) and "
+                     "IMSG_SIM_DB=<a chat.db made by `imsg sim init`>")
+
+
+def check_automation(osascript: str, runner: Runner, *, custom: bool, platform: str,
+                     usable: bool) -> Check:
+    if not usable:
+        return Check("automation", "skip", "no osascript to ask Messages with")
+    if custom or platform != "darwin":
+        return Check("automation", "skip",
+                     f"not probed: {osascript} is not macOS's osascript")
+    from imsg.errors import AutomationDenied
+    from imsg.send.applescript import classify_failure
+
+    code, output = runner([osascript, "-e", PROBE])
+    if code == 0:
+        return Check("automation", "ok", "Messages accepts Apple events from this app")
+    if code == 124:
+        return Check("automation", "warn", "Messages did not answer within 30 s",
+                     fix="A permission prompt may be waiting on screen: answer it, then rerun")
+    err = classify_failure(output, "Messages")
+    if isinstance(err, AutomationDenied):
+        return Check("automation", "fail", "not allowed to control Messages (-1743)",
+                     fix=err.message + " If Messages is not listed there, run "
+                                       "`tccutil reset AppleEvents` and send once to be asked.")
+    return Check("automation", "warn", err.message,
+                 fix="Open Messages and sign in to iMessage, then rerun `imsg doctor`")
+
+
+def check_socket(path: str) -> Check:
+    state = probe(path)
+    if state == "missing":
+        return Check("socket", "skip", f"no service socket at {path} (only service mode needs "
+                                       "one)", fix="`imsg service install` runs the service")
+    if state == "not-a-socket":
+        return Check("socket", "fail", f"{path} exists but is not a socket",
+                     fix=f"Move {path} away, or use --socket with another path")
+    if state == "stale":
+        return Check("socket", "warn", f"{path} is stale: nothing accepts connections",
+                     fix="Restart the service (`imsg service install`); it replaces the file")
+    mode = stat.S_IMODE(os.lstat(path).st_mode)
+    parent = stat.S_IMODE(os.stat(os.path.dirname(path) or ".").st_mode)
+    if mode & 0o077:
+        return Check("socket", "warn", f"{path} is listening but mode {mode:04o} lets other "
+                                       "users connect", fix=f"chmod 600 {path}")
+    return Check("socket", "ok", f"{path} is listening (mode {mode:04o}, directory "
+                                 f"{parent:04o})")
+
+
+def render(checks: list[Check]) -> list[str]:
+    """Human-readable lines: a mark, the name, the detail, and the fix under it."""
+    marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
+    lines = []
+    for check in checks:
+        lines.append(f"{marks[check.status]}  {check.name:<10}  {check.detail}")
+        if check.fix and check.status != "ok":
+            lines.append(f"{'':16}fix: {check.fix}")
+    return lines
+
+
+def ok(checks: list[Check]) -> bool:
+    return all(check.status != "fail" for check in checks)

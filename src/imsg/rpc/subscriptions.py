@@ -1,0 +1,219 @@
+"""Watch subscriptions: a watcher thread per subscription, a bounded mailbox, a pump task.
+
+The watcher thread encodes each event into a notification frame and puts it in the
+subscription's mailbox (at most ``buffer_size`` frames). The pump task moves frames to the
+client's sink, which waits while the client is not reading. A full mailbox makes the watcher
+wait (its cursor simply lags: a burst, say an iCloud sync writing thousands of rows, reaches a
+client that reads slowly but steadily, in full). When the mailbox stays full for ``stall_s``
+(the client stopped reading) the subscription *overflows*: the watcher stops, the frames still
+waiting are dropped, and one final notification is sent::
+
+    {"jsonrpc":"2.0","method":"error","params":{"subscription":N,
+      "error":{"code":-32603,"message":"…","last_rowid":R}}}
+
+where R is the ROWID of the last message handed to the client (or the start cursor), so the
+client resumes with ``since_rowid=R`` and loses nothing. A watcher failure (e.g. the database
+became unreadable) ends the subscription the same way, with that error's message. Memory per
+subscription is bounded by ``buffer_size`` frames whatever the client does.
+
+Unsubscribing is silent: no frame of that subscription is queued after the ``{"ok":true}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from imsg.rpc import protocol
+from imsg.rpc.errors import InternalError, RpcError, to_rpc_error
+from imsg.rpc.methods import WatchSpec, rpc_message
+from imsg.rpc.transport import PeerGone, Sink
+
+log = logging.getLogger("imsg.rpc")
+_ids = itertools.count(1)  # subscription ids are unique per process, across all clients
+STALL_S = 10.0  # how long a full mailbox may wait for the client before it overflows
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """The last mailbox item: ``error`` None for a silent end, ``overflow`` for a full box."""
+
+    error: RpcError | None = None
+    overflow: bool = False
+
+
+Item = tuple[int | None, bytes]  # (ROWID of a new message or None, notification frame)
+
+
+class Mailbox:
+    """Bounded thread → event-loop hand-over."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, capacity: int) -> None:
+        self._loop = loop
+        self._capacity = capacity
+        self._items: deque[Item] = deque()
+        self._cond = threading.Condition()
+        self._waiter: asyncio.Future[None] | None = None
+        self._end: End | None = None
+
+    def put(self, item: Item, stall_s: float) -> bool:
+        """Queue ``item`` (any thread but the loop's), waiting while the mailbox is full;
+        False when nothing was taken out of the full mailbox for ``stall_s``. Ignored once
+        ended."""
+        with self._cond:
+            while len(self._items) >= self._capacity and self._end is None:
+                if not self._cond.wait(stall_s) and len(self._items) >= self._capacity:
+                    return False
+            if self._end is not None:
+                return True
+            self._items.append(item)
+            waiter, self._waiter = self._waiter, None
+        self._wake(waiter)
+        return True
+
+    def end(self, end: End, *, drop: bool) -> None:
+        """Mark the end (any thread; the first call wins); ``drop`` discards queued frames."""
+        with self._cond:
+            if self._end is not None:
+                return
+            self._end = end
+            if drop:
+                self._items.clear()
+            waiter, self._waiter = self._waiter, None
+            self._cond.notify_all()
+        self._wake(waiter)
+
+    async def get(self) -> Item | End:
+        while True:
+            with self._cond:
+                if self._items:
+                    self._cond.notify()
+                    return self._items.popleft()
+                if self._end is not None:
+                    return self._end
+                waiter = self._waiter = self._loop.create_future()
+            await waiter
+
+    def _wake(self, waiter: asyncio.Future[None] | None) -> None:
+        if waiter is None:
+            return
+        with contextlib.suppress(RuntimeError):  # loop closed during shutdown
+            self._loop.call_soon_threadsafe(_resolve, waiter)
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class Subscription:
+    def __init__(self, sid: int, spec: WatchSpec, sink: Sink,
+                 on_end: Callable[[Subscription], None], stall_s: float) -> None:
+        self.id = sid
+        self.spec = spec
+        self.stall_s = stall_s
+        self.delivered = spec.watcher.cursor
+        self._sink = sink
+        self._on_end = on_end
+        self._mailbox = Mailbox(asyncio.get_running_loop(), spec.buffer_size)
+        self._pump: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Begin streaming (call after the subscribe response is queued)."""
+        self._pump = asyncio.get_running_loop().create_task(self._run_pump())
+        threading.Thread(target=self._produce, name=f"imsg-watch-{self.id}", daemon=True).start()
+
+    def stop(self) -> None:
+        """Unsubscribe: stop the watcher, drop what is queued, send nothing more."""
+        self._mailbox.end(End(), drop=True)
+        self.spec.watcher.close()
+        if self._pump is not None:
+            self._pump.cancel()
+
+    def _produce(self) -> None:
+        watcher = self.spec.watcher
+        try:
+            for event in watcher.events():
+                message = rpc_message(event.message, self.spec.attachments)
+                frame = protocol.notification(
+                    "message", {"subscription": self.id, "message": message})
+                # edits/unsends (message.event set) concern old rows: they do not move the cursor
+                rowid = message.id if event.kind == "message" else None
+                if not self._mailbox.put((rowid, frame), self.stall_s):
+                    self._mailbox.end(End(overflow=True), drop=True)
+                    return
+        except Exception as exc:
+            self._mailbox.end(End(to_rpc_error(exc)), drop=False)
+        else:
+            self._mailbox.end(End(), drop=False)
+        finally:
+            watcher.close()
+
+    async def _run_pump(self) -> None:
+        try:
+            while True:
+                item = await self._mailbox.get()
+                if isinstance(item, End):
+                    await self._finish(item)
+                    return
+                rowid, frame = item
+                await self._sink.send(frame)
+                if rowid is not None and rowid > self.delivered:
+                    self.delivered = rowid
+        except PeerGone:
+            pass
+        finally:  # however it ended (client gone, cancelled): the watcher stops too
+            self._mailbox.end(End(), drop=True)
+            self.spec.watcher.close()
+            self._on_end(self)
+
+    async def _finish(self, end: End) -> None:
+        error = end.error
+        if end.overflow:
+            error = InternalError(
+                f"subscription {self.id} overflowed: {self.spec.buffer_size} notifications "
+                f"waited {self.stall_s:g}s for the client to read them; resubscribe with "
+                f"since_rowid={self.delivered or -1}")  # 0 would mean "from the newest"
+        if error is None:
+            return
+        log.warning("subscription %d ended: %s", self.id, error.data or error.MESSAGE)
+        detail = {"code": error.CODE, "message": error.data or error.MESSAGE,
+                  "last_rowid": self.delivered}
+        await self._sink.send(protocol.notification(
+            "error", {"subscription": self.id, "error": detail}))
+
+
+class SubscriptionSet:
+    """One client's subscriptions; each overflows after ``stall_s`` with a full mailbox."""
+
+    def __init__(self, sink: Sink, stall_s: float = STALL_S) -> None:
+        self._sink = sink
+        self._stall_s = stall_s
+        self._subs: dict[int, Subscription] = {}
+
+    def __len__(self) -> int:
+        return len(self._subs)
+
+    def add(self, spec: WatchSpec) -> Subscription:
+        sub = Subscription(next(_ids), spec, self._sink, self._ended, self._stall_s)
+        self._subs[sub.id] = sub
+        return sub
+
+    def cancel(self, subscription: int) -> None:
+        sub = self._subs.pop(subscription, None)
+        if sub is not None:
+            sub.stop()
+
+    def close(self) -> None:
+        for sid in list(self._subs):
+            self.cancel(sid)
+
+    def _ended(self, sub: Subscription) -> None:
+        if self._subs.get(sub.id) is sub:
+            del self._subs[sub.id]

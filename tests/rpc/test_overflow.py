@@ -1,0 +1,72 @@
+"""A client that stops reading: the server's memory stays bounded, the subscription ends with
+an error naming the last delivered ROWID, and resuming from it loses nothing. In-process, with
+a real watcher, a pipe nobody reads and little patience (``stall_s``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from imsg.rpc.server import Server, Session
+from imsg.rpc.transport import HIGH_WATER, FdSink
+from imsg.sim.messages import SimDB
+
+WAIT_S = 20.0
+ROWS = 3000  # ~2 MiB of notifications: more than the pipe, the sink and the mailbox hold
+
+
+def subscribe(rid: int, **params: Any) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": rid, "method": "watch.subscribe",
+                       "params": params}).encode() + b"\n"
+
+
+def test_overflow_then_resume_loses_nothing(tmp_path: Path) -> None:
+    sim = SimDB.create(str(tmp_path / "chat.db"))
+    chat = sim.chat(["+15555550123"])
+    sim.conn.execute("BEGIN")
+    rows = [sim.receive(chat, None, f"message {i} " + "x" * 300) for i in range(ROWS)]
+    sim.conn.execute("COMMIT")
+    sim.close()
+
+    async def run() -> None:
+        read_end, write_end = os.pipe()
+        reader = os.fdopen(read_end, "rb")
+        server = Server(sim.path, "stdio", stall_s=0.2)
+        sink = FdSink(write_end, asyncio.get_running_loop())
+        session = Session(server, sink)
+
+        async def frame() -> Any:
+            return json.loads(await asyncio.wait_for(asyncio.to_thread(reader.readline), WAIT_S))
+
+        await session.feed(subscribe(1, since_rowid=-1, buffer_size=8))
+        sid = (await frame())["result"]["subscription"]
+        while any(t.name == f"imsg-watch-{sid}" for t in threading.enumerate()):
+            await asyncio.sleep(0.01)  # until the watcher gave up on the full mailbox
+        assert sink.backlog() <= HIGH_WATER + 2048  # bounded: nothing queued beyond the mark
+
+        delivered = []
+        note = await frame()
+        while note["method"] == "message":
+            delivered.append(note["params"]["message"]["id"])
+            note = await frame()
+        assert note["method"] == "error" and note["params"]["subscription"] == sid
+        last = note["params"]["error"]["last_rowid"]
+        assert delivered == rows[:len(delivered)] and len(delivered) < len(rows)
+        assert last == (delivered[-1] if delivered else -1)  # -1: the start cursor
+        assert f"since_rowid={last}" in note["params"]["error"]["message"]
+
+        await session.feed(subscribe(2, since_rowid=last))
+        resumed = [(await frame())["result"]["subscription"]]
+        while len(resumed) <= len(rows) - len(delivered):
+            resumed.append((await frame())["params"]["message"]["id"])
+        assert resumed[1:] == rows[len(delivered):]
+        await session.feed(b"")
+        await session.close()
+        server.close()
+        reader.close()
+
+    asyncio.run(run())

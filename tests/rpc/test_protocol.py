@@ -1,0 +1,132 @@
+"""The envelope without a process: parsing never raises, every failure is one error class."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from imsg.errors import ChatNotFound, DatabaseBusy, InvalidDate, PermissionDenied, SendTimeout
+from imsg.rpc import protocol
+from imsg.rpc.errors import (
+    InternalError,
+    InvalidParams,
+    InvalidRequest,
+    MethodNotFound,
+    ParseError,
+    RpcError,
+    to_rpc_error,
+)
+
+
+def only(frame: protocol.Frame) -> protocol.Item:
+    assert not frame.is_batch and len(frame.items) == 1
+    return frame.items[0]
+
+
+def test_one_class_per_code() -> None:
+    classes = [ParseError, InvalidRequest, MethodNotFound, InvalidParams, InternalError]
+    assert [c.CODE for c in classes] == [-32700, -32600, -32601, -32602, -32603]
+    assert sorted(c.__name__ for c in RpcError.__subclasses__()) == sorted(
+        c.__name__ for c in classes)
+
+
+def test_call_notification_and_null_id() -> None:
+    call = only(protocol.parse(b'{"jsonrpc":"2.0","id":7,"method":"status"}'))
+    assert call == protocol.Call("status", {}, 7, False)
+    note = only(protocol.parse(b'{"jsonrpc":"2.0","method":"status","params":[]}'))
+    assert note == protocol.Call("status", [], None, True)
+    null = only(protocol.parse(b'{"jsonrpc":"2.0","id":null,"method":"status"}'))
+    assert isinstance(null, protocol.Call) and null.id is None and not null.is_notification
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    (b"{", None),
+    (b'{"id":NaN}', None),
+    (b"[1e400]", None),
+    (b'{"a":"\xff"}', "invalid UTF-8"),
+    (b"[" * 200_000 + b"]" * 200_000, "nesting too deep"),
+])
+def test_parse_errors(line: bytes, reason: str | None) -> None:
+    item = only(protocol.parse(line))
+    assert isinstance(item, protocol.Rejected) and isinstance(item.error, ParseError)
+    assert item.id is None and item.error.data
+    if reason:
+        assert item.error.data == reason
+
+
+@pytest.mark.parametrize(("value", "rid"), [
+    (3, None),
+    ({"jsonrpc": "2.0", "id": 1}, 1),
+    ({"jsonrpc": "2.0", "id": "a", "method": 5}, "a"),
+    ({"jsonrpc": 2.0, "id": 1, "method": "x"}, 1),
+    ({"jsonrpc": "2.0", "id": 1, "method": "x", "params": 1}, 1),
+    ({"jsonrpc": "2.0", "id": [1], "method": "x"}, None),
+    ({"jsonrpc": "2.0", "id": False, "method": "x"}, None),
+])
+def test_invalid_requests_echo_a_valid_id(value: object, rid: object) -> None:
+    item = only(protocol.parse(json.dumps(value).encode()))
+    assert isinstance(item, protocol.Rejected) and isinstance(item.error, InvalidRequest)
+    assert item.id == rid
+
+
+def test_batches() -> None:
+    empty = protocol.parse(b"[]")
+    assert not empty.is_batch and isinstance(only(empty), protocol.Rejected)
+    mixed = protocol.parse(b'[1, {"jsonrpc":"2.0","method":"a"}]')
+    assert mixed.is_batch and [type(i) for i in mixed.items] == [protocol.Rejected, protocol.Call]
+
+
+def test_lone_surrogates_decode_and_encode_as_json() -> None:
+    call = only(protocol.parse(b'{"jsonrpc":"2.0","id":"\\ud800","method":"\\udfff"}'))
+    assert isinstance(call, protocol.Call) and call.id == "\ud800"
+    frame = protocol.error(call.id, MethodNotFound(call.method))
+    assert frame.isascii() and json.loads(frame)["error"]["data"] == "\udfff"
+
+
+def test_domain_errors_map_by_their_rpc_code() -> None:
+    for exc, cls in [(ChatNotFound(4), InvalidParams), (InvalidDate("x"), InvalidParams),
+                     (PermissionDenied("/db"), InternalError), (DatabaseBusy("locked"),
+                                                                 InternalError),
+                     (SendTimeout("slow"), InternalError)]:
+        err = to_rpc_error(exc)
+        assert type(err) is cls and err.data == exc.message
+    kept = InvalidParams("x")
+    assert to_rpc_error(kept) is kept
+
+
+def test_foreign_errors_are_internal_without_a_traceback() -> None:
+    err = to_rpc_error(KeyError("secret detail"))
+    assert isinstance(err, InternalError)
+    assert err.data is not None and "KeyError" in err.data and "secret" not in err.data
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_parse_never_raises_on_bytes(line: bytes) -> None:
+    frame = protocol.parse(line)
+    assert frame.items
+    for item in frame.items:
+        if isinstance(item, protocol.Rejected):
+            json.loads(protocol.error(item.id, item.error))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(), lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner,
+                                                                            max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, st.sampled_from(["id", "method", "params", "jsonrpc"]))
+def test_any_json_value_is_a_call_or_rejected(value: object, key: str) -> None:
+    request = {"jsonrpc": "2.0", "id": 1, "method": "status", key: value}
+    frame = protocol.parse(json.dumps(request).encode())
+    item = only(frame)
+    if isinstance(item, protocol.Call):
+        json.loads(protocol.result(item.id, {"echo": item.params}))
+    else:
+        assert isinstance(item.error, InvalidRequest)

@@ -1,0 +1,252 @@
+"""``imsg rpc --socket``: many clients, each with its own subscriptions; the socket file's
+permissions, stale and unlinked sockets; ``imsg rpc --connect`` bridging stdio to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imsg.rpc.listener import probe
+from imsg.sim.messages import SimDB
+from tests.rpc.harness import Rpc, demo_db, sim_env
+
+WAIT_S = 20.0
+
+
+def wait_for(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+class Server:
+    def __init__(self, path: Path, db: str, *args: str, env: dict[str, str] | None = None
+                 ) -> None:
+        self.path = path
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "imsg", "rpc", "--socket", *args, "--db", db],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=env or sim_env(db))
+
+    def wait_listening(self) -> Server:
+        wait_for(lambda: probe(str(self.path)) == "listening" or self.proc.poll() is not None,
+                 "the socket")
+        assert self.proc.poll() is None, self.proc.communicate()
+        return self
+
+    def stop(self) -> tuple[int, bytes, bytes]:
+        """SIGTERM, then the exit status and output."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait()
+
+    def wait(self) -> tuple[int, bytes, bytes]:
+        out, err = self.proc.communicate(timeout=WAIT_S)
+        return self.proc.returncode, out, err
+
+
+class Client:
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(WAIT_S)
+        self.sock.connect(str(path))
+        self.file = self.sock.makefile("rb")
+
+    def send(self, rid: Any, method: str, **params: Any) -> None:
+        frame = {"jsonrpc": "2.0", "id": rid, "method": method, "params": params}
+        self.sock.sendall(json.dumps(frame).encode() + b"\n")
+
+    def recv(self) -> Any:
+        line = self.file.readline()
+        assert line.endswith(b"\n"), "connection closed"
+        return json.loads(line)
+
+    def call(self, method: str, **params: Any) -> Any:
+        self.send("c", method, **params)
+        reply = self.recv()
+        while reply.get("id") != "c":  # notifications may come first
+            reply = self.recv()
+        assert "result" in reply, reply
+        return reply["result"]
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return demo_db(tmp_path / "chat.db")
+
+
+@pytest.fixture
+def server(tmp_path: Path, db: str) -> Iterator[Server]:
+    path = tmp_path / "run" / "rpc.sock"
+    srv = Server(path, db, str(path)).wait_listening()
+    yield srv
+    code, out, err = srv.stop()
+    assert code == 0 and out == b"" and b"Traceback" not in err, err
+
+
+def test_socket_and_directory_are_private(server: Server) -> None:
+    assert stat.S_IMODE(os.lstat(server.path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(server.path.parent).st_mode) == 0o700
+
+
+def test_twenty_clients_subscribe_and_query_at_once(server: Server, db: str) -> None:
+    ready = threading.Barrier(21)
+    rowid: list[int] = []
+    failures: list[BaseException] = []
+    subscriptions: list[int] = []
+
+    def client() -> None:
+        c = Client(server.path)
+        try:
+            sub = c.call("watch.subscribe", debounce_ms=0)["subscription"]
+            subscriptions.append(sub)
+            assert len(c.call("chats.list")["chats"]) == 3
+            assert c.call("messages.history", chat_id=3, limit=2)["messages"]
+            assert c.call("status")["subscriptions"] == 1
+            ready.wait(WAIT_S)
+            ready.wait(WAIT_S)  # the row is in
+            note = c.recv()
+            assert note["method"] == "message" and note["params"]["subscription"] == sub
+            assert note["params"]["message"]["id"] == rowid[0]
+        except BaseException as exc:
+            failures.append(exc)
+            ready.abort()
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=client) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    ready.wait(WAIT_S)
+    sim = SimDB(db)
+    rowid.append(sim.receive(1, "+15555550123", "to everyone"))
+    sim.close()
+    ready.wait(WAIT_S)
+    for thread in threads:
+        thread.join(WAIT_S)
+    assert not failures, failures
+    assert len(set(subscriptions)) == 20
+
+
+def test_a_client_vanishing_mid_stream_leaves_the_others_alone(server: Server, db: str) -> None:
+    steady, leaving = Client(server.path), Client(server.path)
+    steady.call("watch.subscribe", debounce_ms=0)
+    leaving.call("watch.subscribe", debounce_ms=0)
+    leaving.send(1, "messages.history", chat_id=1, limit=100)  # never read
+    sim = SimDB(db)
+    first = sim.receive(1, "+15555550123", "one")
+    assert steady.recv()["params"]["message"]["id"] == first
+    leaving.sock.shutdown(socket.SHUT_RDWR)
+    leaving.close()
+    rows = [sim.receive(2, "+15555550188", f"after {i}") for i in range(3)]
+    sim.close()
+    assert [steady.recv()["params"]["message"]["id"] for _ in rows] == rows
+    assert steady.call("status")["subscriptions"] == 1
+    steady.close()
+
+
+def test_unlinked_socket_is_recreated(server: Server) -> None:
+    before = Client(server.path)
+    os.unlink(server.path)
+    wait_for(lambda: probe(str(server.path)) == "listening", "a new socket")
+    after = Client(server.path)
+    assert after.call("status")["transport"] == "socket"
+    assert before.call("status")["transport"] == "socket"
+    before.close()
+    after.close()
+
+
+def test_stale_socket_is_replaced(tmp_path: Path, db: str) -> None:
+    path = tmp_path / "stale.sock"
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(path))
+    dead.close()  # the file stays, nobody listens: a crashed run
+    assert probe(str(path)) == "stale"
+    srv = Server(path, db, str(path)).wait_listening()
+    client = Client(path)
+    assert client.call("watch.unsubscribe", subscription=1) == {"ok": True}
+    client.close()
+    code, _, _ = srv.stop()
+    assert code == 0 and not path.exists()
+
+
+def test_a_live_socket_is_never_taken_over(server: Server, db: str) -> None:
+    second = Server(server.path, db, str(server.path))
+    code, out, err = second.wait()
+    assert code == 1 and out == b"" and b"already serving" in err
+    assert probe(str(server.path)) == "listening"
+
+
+def test_a_file_that_is_not_a_socket_is_left_alone(tmp_path: Path, db: str) -> None:
+    path = tmp_path / "precious"
+    path.write_text("data")
+    code, _, err = Server(path, db, str(path)).wait()
+    assert code == 2 and b"not a socket" in err and path.read_text() == "data"
+
+
+def test_default_path_is_in_the_runtime_dir(tmp_path: Path, db: str) -> None:
+    runtime = tmp_path / "xdg"
+    runtime.mkdir()
+    env = sim_env(db, XDG_RUNTIME_DIR=str(runtime))
+    env.pop("IMSG_SOCKET", None)
+    path = runtime / "imsg" / "rpc.sock"
+    srv = Server(path, db, env=env).wait_listening()
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    bridge = Rpc("--connect", env=env)
+    try:
+        assert bridge.call("status")["result"]["transport"] == "socket"
+        code, rest = bridge.finish()
+        assert code == 0 and rest == []
+    finally:
+        bridge.kill()
+    assert srv.stop()[0] == 0
+
+
+def test_connect_bridges_stdio_to_the_service(server: Server, db: str) -> None:
+    bridge = Rpc("--connect", str(server.path), env=sim_env(db))
+    try:
+        sub = bridge.call("watch.subscribe", {"debounce_ms": 0})["result"]["subscription"]
+        sim = SimDB(db)
+        rowid = sim.receive(3, "bob@example.com", "via the service")
+        sim.close()
+        note = bridge.recv()
+        assert note["params"] == {"subscription": sub, "message": note["params"]["message"]}
+        assert note["params"]["message"]["id"] == rowid
+        code, rest = bridge.finish()
+        assert code == 0 and rest == []
+    finally:
+        bridge.kill()
+
+
+def test_connect_without_a_service_answers_with_the_fix(tmp_path: Path, db: str) -> None:
+    bridge = Rpc("--connect", str(tmp_path / "none.sock"), env=sim_env(db))
+    try:
+        error = bridge.call("chats.list")["error"]
+        assert error["code"] == -32603 and "imsg service install" in error["data"]
+        code, rest = bridge.finish()
+        assert code == 0 and rest == []
+    finally:
+        bridge.kill()
+
+
+def test_socket_and_connect_together_is_a_usage_error(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "imsg", "rpc", "--socket", "--connect"],
+                         capture_output=True, text=True, timeout=WAIT_S)
+    assert run.returncode == 2 and "not both" in run.stderr and run.stdout == ""
