@@ -160,3 +160,21 @@ def test_continuous_writes_cannot_postpone_delivery(
     while events[-1].message.id != written[-1]:
         events.append(stream.next())
     assert ids(events) == written
+
+
+def test_a_held_row_is_retried_even_when_no_event_follows_its_join(
+        db: SimDB, chat: int, monkeypatch: pytest.MonkeyPatch, statuses: list[str]) -> None:
+    # The join's commit can become visible after the event-driven polls ran (a loaded machine):
+    # without file events at all, only the hold's own retries can deliver the row in time.
+    def no_events(*_: object) -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(engine, "FileWakeup", no_events)
+    unjoined = db.message(chat, "joined later", sender=ALICE, join=False)
+    stream = Stream(engine.Watcher(db.path, since_rowid=unjoined - 1, poll_interval_s=3600,
+                                   hold_s=60, on_status=statuses.append))
+    try:
+        db.join(chat, unjoined)
+        assert ids(stream.through(unjoined)) == [unjoined]
+    finally:
+        stream.stop()

@@ -28,6 +28,9 @@ from imsg.watch.wakeup import Doorbell, FileWakeup, Identity, file_identity
 ECHOES_S = (0.002, 0.05)
 # How soon to look again while the database is missing, locked or unreadable.
 RETRY_S = 1.0
+# How often a held row (not joined yet, or waiting for its link preview) is looked at again:
+# the commit that resolves it can become visible after the event-driven polls have run.
+HOLD_RETRY_S = 0.05
 _NEVER = float("inf")
 
 
@@ -69,7 +72,8 @@ class Watcher:
     - A row Messages has not yet joined to a chat is held back, and every row after it waits
       (so a consumer persisting the last id can never skip it), until it is joined (then it is
       delivered with its real chat) or ``hold_s`` has passed since it was first seen: then it is
-      skipped and reported through ``on_status``. ``chat_id`` 0 is never delivered. A new text
+      skipped and reported through ``on_status``; while held it is looked at again every
+      ``HOLD_RETRY_S``, events or not. ``chat_id`` 0 is never delivered. A new text
       row containing a link is likewise held up to ``hold_s`` for its link-preview row. Keep
       ``hold_s`` near its 2 s default: 0 skips every row seen before its join row is written.
     - With ``updates=True``, edits and unsends of delivered rows dated in the last 24 hours are
@@ -111,7 +115,7 @@ class Watcher:
         self._running = False
         self._closed = False
         self._trouble: str | None = None
-        self._hold_until = _NEVER
+        self._held_retry_at = _NEVER
         identity = file_identity(self._path)
         self._session: _Session | None = _Session(self._path, identity)
         try:
@@ -182,7 +186,7 @@ class Watcher:
         while not self._bell.is_closed():
             rung = self._bell.rung_at
             event_due = _NEVER if rung is None else rung + self._debounce_s
-            due = min(timer_at, self._hold_until, event_due, echoes[0] if echoes else _NEVER)
+            due = min(timer_at, self._held_retry_at, event_due, echoes[0] if echoes else _NEVER)
             now = time.monotonic()
             if now < due:
                 self._bell.sleep_until(due)
@@ -192,7 +196,7 @@ class Watcher:
             by_event = event_due <= now
             if by_event:
                 self._bell.clear()
-            self._hold_until = _NEVER
+            self._held_retry_at = _NEVER
             yield from self._poll()
             after = time.monotonic()
             timer_at = after + (RETRY_S if self._trouble else self._poll_interval_s)
@@ -231,7 +235,7 @@ class Watcher:
                     continue  # a row joined to two chats comes back once per chat
                 decision = self._sequencer.decide(page, index, now)
                 if isinstance(decision, Hold):
-                    self._hold_until = decision.until
+                    self._held_retry_at = min(decision.until, now + HOLD_RETRY_S)
                     self._sequencer.forget_through(self._cursor)
                     return
                 self._cursor = message.id
