@@ -138,6 +138,15 @@ class Queries:
 
     # --- messages ----------------------------------------------------------------------------
 
+    @property
+    def any_message(self) -> str:
+        """Message rows with their chat (NULL while not joined yet) and sender handle."""
+        return (
+            f"SELECT {self.message_select}, j.chat_id FROM message m"
+            " LEFT JOIN chat_message_join j ON j.message_id = m.ROWID"
+            " LEFT JOIN handle h ON h.ROWID = m.handle_id"
+        )
+
     def history(self, *, start: bool, end: bool, participants: int) -> str:
         date = "j.message_date" if self.order_by_join_date else "m.date"
         where = ["j.chat_id = ?", self.not_a_reaction]
@@ -166,18 +175,14 @@ class Queries:
             # Unjoined rows must still come back (as NULL chat) so the watcher can hold them.
             where.append("(j.chat_id = ? OR j.chat_id IS NULL)")
         return (
-            f"SELECT {self.message_select}, j.chat_id FROM message m"
-            " LEFT JOIN chat_message_join j ON j.message_id = m.ROWID"
-            " LEFT JOIN handle h ON h.ROWID = m.handle_id"
+            f"{self.any_message}"
             f" WHERE {' AND '.join(where)} ORDER BY m.ROWID LIMIT ?"
         )
 
     def by_rowids(self, count: int) -> str:
         marks = ",".join("?" * count)
         return (
-            f"SELECT {self.message_select}, j.chat_id FROM message m"
-            " LEFT JOIN chat_message_join j ON j.message_id = m.ROWID"
-            " LEFT JOIN handle h ON h.ROWID = m.handle_id"
+            f"{self.any_message}"
             f" WHERE m.ROWID IN ({marks}) ORDER BY m.ROWID"
         )
 
@@ -186,9 +191,7 @@ class Queries:
         if chat:
             where.append("j.chat_id = ?")
         return (
-            f"SELECT {self.message_select}, j.chat_id FROM message m"
-            " LEFT JOIN chat_message_join j ON j.message_id = m.ROWID"
-            " LEFT JOIN handle h ON h.ROWID = m.handle_id"
+            f"{self.any_message}"
             f" WHERE {' AND '.join(where)} ORDER BY m.date DESC, m.ROWID DESC LIMIT ?"
         )
 
