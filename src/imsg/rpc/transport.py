@@ -14,6 +14,7 @@ raises ``PeerGone`` and the sink's ``lost`` event is set.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import queue
@@ -110,8 +111,8 @@ def read_fd(fd: int, loop: asyncio.AbstractEventLoop,
                 chunk = b""
             try:
                 asyncio.run_coroutine_threadsafe(feed(chunk), loop).result()
-            except (RuntimeError, asyncio.CancelledError):  # the loop is gone: shutting down
-                return
+            except (RuntimeError, asyncio.CancelledError, concurrent.futures.CancelledError):
+                return  # the loop is gone or cancelled the feed: shutting down
             if not chunk:
                 return
 
