@@ -36,6 +36,13 @@ class Tapback:
     emoji: str | None
 
 
+def row_text(text: str | None, body: bytes | None) -> str:
+    """``message.text``, else the decoded ``attributedBody``, else ``""``."""
+    if text:
+        return text
+    return body_text(body) or "" if body else ""
+
+
 def is_reaction_type(value: int | None) -> bool:
     return value is not None and (value in REACTION_ADD or value in REACTION_REMOVE)
 

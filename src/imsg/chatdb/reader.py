@@ -32,7 +32,6 @@ from imsg.chatdb.dates import (
 )
 from imsg.chatdb.models import Attachment, Chat, Group, Message, Reaction
 from imsg.chatdb.queries import FIELD, Queries
-from imsg.chatdb.typedstream import body_text
 from imsg.errors import ChatNotFound, InvalidInput
 
 T = TypeVar("T")
@@ -48,8 +47,7 @@ class ChatRef:
     id: int
     identifier: str
     guid: str
-    name: str
-    display_name: str
+    name: str  # display_name, or the identifier when it is empty
     service: str
     is_group: bool
     participants: list[str]
@@ -59,7 +57,7 @@ class ChatRef:
     last_date: int | None = None
 
 
-UNJOINED = ChatRef(0, "", "", "", "", "", False, [], None, None, None)
+UNJOINED = ChatRef(0, "", "", "", "", False, [], None, None, None)
 
 
 @dataclass(slots=True)
@@ -69,6 +67,11 @@ class Filters:
     participants: tuple[str, ...] = ()
     start_ns: int | None = None
     end_ns: int | None = None
+    _wanted: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # accepts() runs for every watched row: fold the handles once, not per row.
+        self._wanted = frozenset(p.casefold() for p in self.participants)
 
     @classmethod
     def parse(
@@ -89,10 +92,8 @@ class Filters:
         return filters
 
     def accepts(self, message: Message, date_ns: int | None) -> bool:
-        if self.participants:
-            wanted = {p.casefold() for p in self.participants}
-            if message.sender.casefold() not in wanted:
-                return False
+        if self._wanted and message.sender.casefold() not in self._wanted:
+            return False
         if date_ns is not None:
             if self.start_ns is not None and date_ns < self.start_ns:
                 return False
@@ -112,13 +113,6 @@ class _Extras:
 def _chunks(items: Sequence[T], size: int = _BATCH) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def row_text(text: str | None, body: bytes | None) -> str:
-    """``message.text``, else the decoded ``attributedBody``, else ``""``."""
-    if text:
-        return text
-    return body_text(body) or "" if body else ""
 
 
 class ChatDB:
@@ -191,7 +185,6 @@ class ChatDB:
             identifier=identifier,
             guid=guid,
             name=name,
-            display_name=name,
             service=service or "",
             is_group=style == 43 or ";+;" in guid or ";+;" in identifier,
             participants=participants,
@@ -250,7 +243,7 @@ class ChatDB:
                 service=r.service,
                 last_message_at=iso_from_apple(r.last_date) or "",
                 guid=r.guid or None,
-                display_name=r.display_name,
+                display_name=r.name,  # the Swift tool's display_name is its name expression
                 is_group=r.is_group,
                 participants=r.participants,
                 account_id=r.account_id,
@@ -365,10 +358,11 @@ class ChatDB:
     def iter_texts(self, after_rowid: int = 0, page: int = 5000) -> Iterator[tuple[int, str]]:
         """(ROWID, text) of every message in ROWID order, in bounded pages (constant memory)."""
         cursor = after_rowid
+        text_of = decode.row_text  # bound once: this loop runs for every message
         while True:
             rows = self._rows(self.q.all_texts, (cursor, page))
             for rowid, text, body in rows:
-                yield rowid, text or (body_text(body) or "" if body else "")
+                yield rowid, text_of(text, body)
             if len(rows) < page:
                 return
             cursor = rows[-1][0]
@@ -429,7 +423,7 @@ class ChatDB:
         }
         for chunk in _chunks(sorted(parents)):
             for guid, text, body, sender, caller in self._rows(Queries.parents(len(chunk)), chunk):
-                extras.parents[guid] = (row_text(text, body), sender or caller or "")
+                extras.parents[guid] = (decode.row_text(text, body), sender or caller or "")
         return extras
 
     def _load_reactions(self, rows: list[tuple[Any, ...]], extras: _Extras) -> None:
@@ -457,7 +451,7 @@ class ChatDB:
                 from_me,
                 date,
             ) in self._rows(self.q.reactions(len(chunk)), chunk):
-                tap = decode.tapback(kind, assoc, emoji_col, row_text(text, body))
+                tap = decode.tapback(kind, assoc, emoji_col, decode.row_text(text, body))
                 if tap is None:
                     continue
                 sender = handle or caller or ""
@@ -488,7 +482,7 @@ class ChatDB:
     ) -> Message:
         rowid = row[_F["rowid"]]
         guid = row[_F["guid"]] or ""
-        text = row_text(row[_F["text"]], row[_F["body"]])
+        text = decode.row_text(row[_F["text"]], row[_F["body"]])
         sender = row[_F["sender"]] or row[_F["destination_caller_id"]] or ""
         is_from_me = bool(row[_F["is_from_me"]])
         if row[_F["is_audio"]] and text.strip("\ufffc ") == "":
@@ -562,7 +556,7 @@ def _check_limit(limit: int) -> None:
 
 def _matcher(needle: str, exact: bool) -> Callable[[str | None, bytes | None], bool]:
     def matches(text: str | None, body: bytes | None) -> bool:
-        value = row_text(text, body).casefold()
+        value = decode.row_text(text, body).casefold()
         return value == needle if exact else needle in value
 
     return matches

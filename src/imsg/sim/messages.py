@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imsg.chatdb.dates import unix_ns_to_apple
+from imsg.chatdb.decode import row_text
 from imsg.chatdb.typedstream import encode_attributed_string
 from imsg.sim.schema import create_database, open_writable
 
@@ -385,12 +386,10 @@ class SimDB:
         )
 
     def text_of(self, rowid: int) -> str:
-        from imsg.chatdb.typedstream import body_text
-
         text, body = self.conn.execute(
             "SELECT text, attributedBody FROM message WHERE ROWID = ?", (rowid,)
         ).fetchone()
-        return str(text or body_text(body) or "")
+        return row_text(text, body)
 
     def _seconds(self, rowid: int, column: str) -> float:
         (value,) = self.conn.execute(
