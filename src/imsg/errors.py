@@ -1,25 +1,39 @@
 """Every failure imsg reports, one class each.
 
-Each class carries the JSON-RPC error code the RPC server answers with and the exit code the
-CLI ends with, so the same failure reads the same everywhere::
+Each class carries the JSON-RPC error code the RPC server answers with (and its ``data``) and
+the exit code the CLI ends with, so the same failure reads the same everywhere::
 
     ImsgError                         -32603  exit 1   (base; also "internal error")
     ├── InvalidInput                  -32602  exit 2   bad flag, parameter or value
     │   ├── InvalidDate               -32602  exit 2   not an ISO-8601 date with a time zone
     │   ├── InvalidTarget             -32602  exit 2   a send target none of the accepted forms
-    │   └── ChatNotFound              -32602  exit 3   no chat with that id / identifier / guid
+    │   ├── ChatNotFound              -32602  exit 3   no chat with that id / identifier / guid
+    │   └── AttachmentError           -32602  exit 15  file missing, unreadable or too large
     ├── DatabaseError                 -32603  exit 8   SQLite failed while reading
-    │   ├── DatabaseNotFound          -32603  exit 4   no file at the path
-    │   ├── PermissionDenied          -32603  exit 5   macOS refused the read (Full Disk Access)
-    │   ├── NotAMessagesDatabase      -32603  exit 6   a file, but not Messages' chat.db
-    │   └── DatabaseBusy              -32603  exit 7   locked for longer than the busy timeout
-    └── SendError                     -32603  exit 9   Messages did not take the message
-        ├── AutomationDenied          -32603  exit 10  no Automation permission for Messages
-        ├── MessagesUnavailable       -32603  exit 11  Messages not running or not signed in
-        ├── UnknownChatInMessages     -32603  exit 12  Messages does not know the chat (-1728)
-        ├── SendTimeout               -32603  exit 13  osascript did not return in time
-        ├── SendNotConfirmed          -32603  exit 14  accepted, but no row (or a ghost row)
-        └── AttachmentError           -32602  exit 15  file missing, unreadable or too large
+    │   ├── DatabaseUnavailable       -32002           the database cannot be opened (data:
+    │   │   │                                          {path, detail, retryable, reason})
+    │   │   ├── DatabaseNotFound      -32002  exit 4   no file at the path
+    │   │   ├── PermissionDenied      -32002  exit 5   macOS refused the read (Full Disk Access)
+    │   │   └── NotAMessagesDatabase  -32002  exit 6   a file, but not Messages' chat.db
+    │   ├── DatabaseBusy              -32603  exit 7   locked for longer than the busy timeout
+    │   └── TooManyOpenFiles          -32603  exit 18  the process ran out of file descriptors
+    ├── SendError                     -32603 / -32001  a mutation failed (data: the delivery
+    │   │                                     exit 9   object, below)
+    │   ├── AutomationDenied                  exit 10  no Automation permission for Messages
+    │   ├── MessagesUnavailable               exit 11  Messages not running or not signed in
+    │   ├── UnknownChatInMessages             exit 12  Messages does not know the chat (-1728)
+    │   ├── SendTimeout                       exit 13  osascript did not return in time
+    │   ├── SendNotConfirmed                  exit 14  accepted, but no row (or a ghost row)
+    │   └── DeliveryUnknown                   exit 16  the bridge may have done it; no answer
+    ├── MutationLaneBlocked           -32004  exit 16  an earlier mutation may still complete
+    ├── BridgeUnavailable             -32003  exit 17  no injected helper answers
+    └── OutputError                   -32603  exit 19  stdout cannot be written
+
+**Delivery object** (``SendError.rpc_data``): ``{retry_safe, disposition, transport,
+operation, detail}``. ``disposition`` is ``not_started`` (nothing was dispatched: safe to
+retry; answered -32603 "Delivery failed before dispatch"), ``may_have_completed`` (nothing is
+running any more, the outcome is unknown: do not retry; -32001) or ``still_in_flight`` (it may
+still complete later: do not retry; -32001, and the RPC mutation lane blocks).
 
 Foreign exceptions (sqlite3, OSError, subprocess) are translated into these at one boundary per
 subsystem (see ``imsg.chatdb.connection.translate_errors``); nothing else leaks.
@@ -27,19 +41,37 @@ subsystem (see ``imsg.chatdb.connection.translate_errors``); nothing else leaks.
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
+DELIVERY_OUTCOME_UNKNOWN = -32001
+DATABASE_UNAVAILABLE = -32002
+BRIDGE_UNAVAILABLE = -32003
+MUTATION_LANE_BLOCKED = -32004
+
+Disposition = Literal["not_started", "may_have_completed", "still_in_flight"]
+DETAIL_LIMIT = 512
+NO_DETAIL = "No additional diagnostic was available."
 
 
 class ImsgError(Exception):
-    """Base of every imsg failure. ``str(err)`` is the one-line message shown to the user."""
+    """Base of every imsg failure. ``str(err)`` is the one-line message shown to the user.
+
+    ``rpc_code`` is the JSON-RPC code; ``rpc_message`` the error object's ``message`` (None:
+    the standard text for the code); ``rpc_data`` its ``data`` (default: the message)."""
 
     rpc_code: int = INTERNAL_ERROR
+    rpc_message: str | None = None
     exit_code: int = 1
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    @property
+    def rpc_data(self) -> Any:
+        return self.message
 
 
 class InvalidInput(ImsgError):
@@ -50,7 +82,7 @@ class InvalidInput(ImsgError):
 class InvalidDate(InvalidInput):
     def __init__(self, value: str) -> None:
         super().__init__(
-            f"Invalid ISO8601 date: {value!r} (expected e.g. 2026-05-16T15:24:36Z or "
+            f"Invalid ISO8601 date: {value} (expected e.g. 2026-05-16T15:24:36Z or "
             "2026-05-16T17:24:36+02:00)"
         )
         self.value = value
@@ -68,19 +100,12 @@ class ChatNotFound(InvalidInput):
         self.chat = chat
 
 
+class AttachmentError(InvalidInput):
+    exit_code = 15
+
+
 class DatabaseError(ImsgError):
     exit_code = 8
-
-
-class DatabaseNotFound(DatabaseError):
-    exit_code = 4
-
-    def __init__(self, path: str) -> None:
-        super().__init__(
-            f"No Messages database at {path} (is Messages set up on this Mac? "
-            "Point --db or IMSG_DB at a chat.db)"
-        )
-        self.path = path
 
 
 FULL_DISK_ACCESS_HELP = (
@@ -88,43 +113,116 @@ FULL_DISK_ACCESS_HELP = (
     "gateway that spawns it) in System Settings > Privacy & Security > Full Disk Access, then "
     "restart that app."
 )
+MISSING_DETAIL = ("The configured Messages database does not exist. Create or copy chat.db at "
+                  "this path, then retry.")
+UNOPENABLE_DETAIL = ("The configured Messages database could not be opened read-only. Verify "
+                     "the path and grant Full Disk Access to the supervising process, then retry.")
 
 
-class PermissionDenied(DatabaseError):
+class DatabaseUnavailable(DatabaseError):
+    """The database cannot be opened. RPC answers -32002 ``Database unavailable`` with the
+    Swift tool's ``detail`` text, plus ``reason``: this error's own one-line explanation."""
+
+    rpc_code = DATABASE_UNAVAILABLE
+    detail = UNOPENABLE_DETAIL
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+    @property
+    def rpc_data(self) -> Any:
+        return {"path": self.path, "detail": self.detail, "retryable": True,
+                "reason": self.message}
+
+
+class DatabaseNotFound(DatabaseUnavailable):
+    exit_code = 4
+    detail = MISSING_DETAIL
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, f"No Messages database at {path} (is Messages set up on this "
+                               "Mac? Point --db or IMSG_DB at a chat.db)")
+
+
+class PermissionDenied(DatabaseUnavailable):
     exit_code = 5
 
     def __init__(self, path: str, detail: str = "") -> None:
         reason = f" ({detail})" if detail else ""
-        super().__init__(f"Permission denied reading {path}{reason}. {FULL_DISK_ACCESS_HELP}")
-        self.path = path
+        super().__init__(path, f"Permission denied reading {path}{reason}. "
+                               f"{FULL_DISK_ACCESS_HELP}")
 
 
-class NotAMessagesDatabase(DatabaseError):
+class NotAMessagesDatabase(DatabaseUnavailable):
     exit_code = 6
 
     def __init__(self, path: str, detail: str) -> None:
-        super().__init__(f"{path} is not a Messages database: {detail}")
-        self.path = path
+        super().__init__(path, f"{path} is not a Messages database: {detail}")
 
 
 class DatabaseBusy(DatabaseError):
     exit_code = 7
 
 
+class TooManyOpenFiles(DatabaseError):
+    """EMFILE/ENFILE: this process (or the system) is out of file descriptors. Not a
+    permission problem, whatever SQLite's message says."""
+
+    exit_code = 18
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"Too many open files while {what}: raise the limit (`ulimit -n`) or "
+                         "close other subscriptions/clients")
+
+
+def one_line(text: str, limit: int = DETAIL_LIMIT) -> str:
+    """``text`` on one line, at most ``limit`` characters (for details sent to clients)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 class SendError(ImsgError):
+    """A send (or another mutation) failed. ``disposition`` says whether it may have happened;
+    the RPC code follows from it (-32603 when ``not_started``, else -32001)."""
+
     exit_code = 9
+    default_disposition: Disposition = "may_have_completed"
+
+    def __init__(self, message: str, *, disposition: Disposition | None = None,
+                 transport: str = "applescript", operation: str = "send") -> None:
+        super().__init__(message)
+        self.disposition: Disposition = disposition or self.default_disposition
+        self.transport = transport
+        self.operation = operation
+        self.rpc_code = INTERNAL_ERROR if self.retry_safe else DELIVERY_OUTCOME_UNKNOWN
+        self.rpc_message = ("Delivery failed before dispatch" if self.retry_safe
+                            else "Delivery outcome unknown")
+
+    @property
+    def retry_safe(self) -> bool:
+        return self.disposition == "not_started"
+
+    @property
+    def rpc_data(self) -> Any:
+        return {"retry_safe": self.retry_safe, "disposition": self.disposition,
+                "transport": self.transport, "operation": self.operation,
+                "detail": one_line(self.message) or NO_DETAIL}
 
 
 class AutomationDenied(SendError):
     exit_code = 10
+    default_disposition = "not_started"
 
 
 class MessagesUnavailable(SendError):
     exit_code = 11
+    default_disposition = "not_started"
 
 
 class UnknownChatInMessages(SendError):
     exit_code = 12
+    default_disposition = "not_started"
 
 
 class SendTimeout(SendError):
@@ -135,6 +233,49 @@ class SendNotConfirmed(SendError):
     exit_code = 14
 
 
-class AttachmentError(SendError):
-    rpc_code = INVALID_PARAMS
-    exit_code = 15
+class DeliveryUnknown(SendError):
+    exit_code = 16
+
+
+class MutationLaneBlocked(ImsgError):
+    """An earlier mutation of this process ended ``still_in_flight``: every later mutation is
+    refused (-32004) with that failure's delivery object, so nothing is sent twice."""
+
+    rpc_code = MUTATION_LANE_BLOCKED
+    rpc_message = "Mutation lane blocked"
+    exit_code = 20
+
+    def __init__(self, cause: SendError) -> None:
+        super().__init__(f"A prior {cause.operation} remains in flight. Restart the RPC child "
+                         "before sending another mutation.")
+        self.cause = cause
+
+    @property
+    def rpc_data(self) -> Any:
+        return {**self.cause.rpc_data, "detail": self.message}
+
+
+BRIDGE_NOT_STARTED = ("The bridge is not started. Run imsg launch explicitly before using bridge "
+                      "methods.")
+
+
+class BridgeUnavailable(ImsgError):
+    """No usable injected helper for a non-mutating bridge operation (-32003)."""
+
+    rpc_code = BRIDGE_UNAVAILABLE
+    rpc_message = "Bridge unavailable"
+    exit_code = 17
+
+    def __init__(self, detail: str = BRIDGE_NOT_STARTED) -> None:
+        super().__init__(detail)
+
+    @property
+    def rpc_data(self) -> Any:
+        return {"detail": self.message, "retryable": True}
+
+
+class OutputError(ImsgError):
+    exit_code = 19
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"cannot write output: {detail}")

@@ -108,8 +108,8 @@ def test_search_json(demo_db) -> None:
         (["history", "--chat-id", "999"], 3, "Chat not found: 999"),
         (["group", "--chat-id", "999"], 3, "Chat not found: 999"),
         (["history", "--chat-id", "1", "--start", "last tuesday"], 2, "Invalid ISO8601 date"),
-        (["search", "--query", "x", "--match", "regex"], 2, "Invalid value for '--match'"),
-        (["history"], 2, "Missing option '--chat-id'"),
+        (["search", "--query", "x", "--match", "regex"], 2, "Invalid value for option: --match"),
+        (["history"], 2, "Missing required option: --chat-id"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_nonzero(demo_db, args, code, needle) -> None:

@@ -17,6 +17,7 @@ from imsg.rpc.errors import (
     MethodNotFound,
     ParseError,
     RpcError,
+    ServerBusy,
     to_rpc_error,
 )
 
@@ -27,8 +28,9 @@ def only(frame: protocol.Frame) -> protocol.Item:
 
 
 def test_one_class_per_code() -> None:
-    classes = [ParseError, InvalidRequest, MethodNotFound, InvalidParams, InternalError]
-    assert [c.CODE for c in classes] == [-32700, -32600, -32601, -32602, -32603]
+    classes = [ParseError, InvalidRequest, MethodNotFound, InvalidParams, InternalError,
+               ServerBusy]
+    assert [c.CODE for c in classes] == [-32700, -32600, -32601, -32602, -32603, -32000]
     assert sorted(c.__name__ for c in RpcError.__subclasses__()) == sorted(
         c.__name__ for c in classes)
 
@@ -87,14 +89,17 @@ def test_lone_surrogates_decode_and_encode_as_json() -> None:
 
 
 def test_domain_errors_map_by_their_rpc_code() -> None:
-    for exc, cls in [(ChatNotFound(4), InvalidParams), (InvalidDate("x"), InvalidParams),
-                     (PermissionDenied("/db"), InternalError), (DatabaseBusy("locked"),
-                                                                 InternalError),
-                     (SendTimeout("slow"), InternalError)]:
+    for exc, code in [(ChatNotFound(4), -32602), (InvalidDate("x"), -32602),
+                      (DatabaseBusy("locked"), -32603)]:
         err = to_rpc_error(exc)
-        assert type(err) is cls and err.data == exc.message
-    kept = InvalidParams("x")
-    assert to_rpc_error(kept) is kept
+        assert err.code == code and err.data == exc.message
+    unavailable = to_rpc_error(PermissionDenied("/db"))
+    assert (unavailable.code, unavailable.message) == (-32002, "Database unavailable")
+    assert unavailable.data["path"] == "/db" and unavailable.data["retryable"] is True
+    timeout = to_rpc_error(SendTimeout("slow"))
+    assert (timeout.code, timeout.message) == (-32001, "Delivery outcome unknown")
+    assert timeout.data == {"retry_safe": False, "disposition": "may_have_completed",
+                            "transport": "applescript", "operation": "send", "detail": "slow"}
 
 
 def test_foreign_errors_are_internal_without_a_traceback() -> None:

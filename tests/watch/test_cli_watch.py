@@ -18,7 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from imsg.chatdb.reader import ChatDB
-from imsg.cli import main, parse_duration
+from imsg.cli import main
+from imsg.cli.options import parse_duration
 from imsg.errors import PermissionDenied
 from imsg.sim.messages import SimDB
 
@@ -158,7 +159,8 @@ def test_text_output_and_status_lines_on_stderr(db: SimDB) -> None:
 
 
 @pytest.mark.parametrize(("args", "code", "needle"), [
-    (["--debounce", "2s500ms"], 2, "Invalid value for '--debounce'"),
+    (["--debounce", "2x"], 2, "Invalid value for option: --debounce"),
+    (["--debounce", "500ms2s!"], 2, "Invalid value for option: --debounce"),
     (["--chat-id", "999"], 3, "Chat not found: 999"),
     (["--start", "yesterday"], 2, "Invalid ISO8601 date"),
 ])
@@ -181,6 +183,7 @@ def test_permission_lost_while_watching_exits_nonzero(
 
 @pytest.mark.parametrize(("text", "seconds"), [
     ("250ms", 0.25), ("0ms", 0.0), ("1.5s", 1.5), ("2m", 120.0), ("1h", 3600.0), ("3", 3.0),
+    ("2s500ms", 2.5), ("1m30s", 90.0), ("0.5", 0.5),
 ])
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(None, None, text) == seconds

@@ -1,16 +1,19 @@
-"""JSON-RPC 2.0 protocol errors: one class per code, and the one place other errors map to them.
+"""JSON-RPC 2.0 errors: one class per protocol failure, and the one place other errors map.
 
 ::
 
-    RpcError                 (base: code + canonical message + optional ``data`` detail)
+    RpcError                 (base: code + message + optional ``data``)
     ├── ParseError      -32700  not JSON, invalid UTF-8, nesting too deep, line too long
-    ├── InvalidRequest  -32600  not a request object (or an empty batch)
+    ├── InvalidRequest  -32600  not a request object, an oversize batch
     ├── MethodNotFound  -32601  no such method (``data`` = the name)
-    ├── InvalidParams   -32602  a parameter is missing, ill-typed or refers to nothing
-    └── InternalError   -32603  everything else; never carries a traceback
+    ├── InvalidParams   -32602  a parameter is unknown, missing, ill-typed or refers to nothing
+    ├── InternalError   -32603  everything else; never carries a traceback
+    └── ServerBusy      -32000  admission refused (too many outstanding requests or
+                                subscriptions, or the server is shutting down)
 
-Domain errors (``imsg.errors.ImsgError``) carry their own ``rpc_code``; ``to_rpc_error`` turns
-them, and any foreign exception, into one of the classes above. It is the only translation.
+Domain errors (``imsg.errors.ImsgError``) carry their own ``rpc_code``, ``rpc_message`` and
+``rpc_data`` (-32001 … -32004 with structured ``data`` objects live there); ``to_rpc_error``
+turns them, and any foreign exception, into an ``RpcError``. It is the only translation.
 """
 
 from __future__ import annotations
@@ -18,61 +21,74 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-from imsg.errors import INVALID_PARAMS, ImsgError
+from imsg.errors import ImsgError
 
 log = logging.getLogger("imsg.rpc")
+
+STANDARD_MESSAGES = {
+    -32700: "Parse error",
+    -32600: "Invalid Request",
+    -32601: "Method not found",
+    -32602: "Invalid params",
+    -32603: "Internal error",
+    -32000: "Server busy",
+    -32001: "Delivery outcome unknown",
+    -32002: "Database unavailable",
+    -32003: "Bridge unavailable",
+    -32004: "Mutation lane blocked",
+}
 
 
 class RpcError(Exception):
     """A JSON-RPC error object: ``{"code", "message", "data"?}``."""
 
-    CODE: ClassVar[int]
-    MESSAGE: ClassVar[str]
+    CODE: ClassVar[int] = -32603
 
-    def __init__(self, data: str | None = None) -> None:
-        super().__init__(data or self.MESSAGE)
+    def __init__(self, data: Any = None, *, code: int | None = None,
+                 message: str | None = None) -> None:
+        self.code = self.CODE if code is None else code
+        self.message = message or STANDARD_MESSAGES.get(self.code, "Internal error")
+        super().__init__(data if isinstance(data, str) and data else self.message)
         self.data = data
 
     def to_dict(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.CODE, "message": self.MESSAGE}
-        if self.data:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None and self.data != "":
             error["data"] = self.data
         return error
 
 
 class ParseError(RpcError):
     CODE = -32700
-    MESSAGE = "Parse error"
 
 
 class InvalidRequest(RpcError):
     CODE = -32600
-    MESSAGE = "Invalid Request"
 
 
 class MethodNotFound(RpcError):
     CODE = -32601
-    MESSAGE = "Method not found"
 
 
 class InvalidParams(RpcError):
     CODE = -32602
-    MESSAGE = "Invalid params"
 
 
 class InternalError(RpcError):
     CODE = -32603
-    MESSAGE = "Internal error"
+
+
+class ServerBusy(RpcError):
+    CODE = -32000
 
 
 def to_rpc_error(exc: BaseException) -> RpcError:
-    """The boundary: protocol errors pass through, domain errors map by their ``rpc_code``
-    (detail = their one-line message), anything else becomes an ``InternalError`` naming only
-    the exception type; its traceback goes to the log on stderr, never to the client."""
+    """The boundary: protocol errors pass through, domain errors map by their ``rpc_code`` /
+    ``rpc_message`` / ``rpc_data``, anything else becomes an ``InternalError`` naming only the
+    exception type; its traceback goes to the log on stderr, never to the client."""
     if isinstance(exc, RpcError):
         return exc
     if isinstance(exc, ImsgError):
-        cls = InvalidParams if exc.rpc_code == INVALID_PARAMS else InternalError
-        return cls(exc.message)
+        return RpcError(exc.rpc_data, code=exc.rpc_code, message=exc.rpc_message)
     log.error("unexpected error", exc_info=exc)
     return InternalError(f"unexpected {type(exc).__name__} (details in the server log)")

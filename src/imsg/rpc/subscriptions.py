@@ -182,9 +182,11 @@ class Subscription:
                 f"since_rowid={self.delivered or -1}")  # 0 would mean "from the newest"
         if error is None:
             return
-        log.warning("subscription %d ended: %s", self.id, error.data or error.MESSAGE)
-        detail = {"code": error.CODE, "message": error.data or error.MESSAGE,
-                  "last_rowid": self.delivered}
+        text = error.data if isinstance(error.data, str) else error.message
+        if isinstance(error.data, dict):
+            text = str(error.data.get("reason") or error.data.get("detail") or text)
+        log.warning("subscription %d ended: %s", self.id, text)
+        detail = {"code": error.code, "message": text, "last_rowid": self.delivered}
         await self._sink.send(protocol.notification(
             "error", {"subscription": self.id, "error": detail}))
 
