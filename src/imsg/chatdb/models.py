@@ -28,13 +28,16 @@ class Attachment(_Wire):
     original_path: str
     missing: bool
     transcription: str | None = None
+    converted_path: str | None = None
+    converted_mime_type: str | None = None
 
 
-class Reaction(_Wire):
+class Reaction(_Wire, kw_only=True):
     id: int
     type: str
     emoji: str
     sender: str
+    sender_name: str | None = None
     is_from_me: bool
     created_at: str
 
@@ -47,16 +50,54 @@ class EditVersion(_Wire):
 
 
 class GroupEvent(_Wire):
-    """A membership/name/photo change: ``type`` added|removed|renamed|left|photo_changed."""
+    """A membership/name/photo change: ``type`` added|removed|renamed|left|photo_changed;
+    ``description`` is the sentence Messages shows (the message's ``text`` stays "")."""
 
     type: str
     handle: str | None = None
     title: str | None = None
+    description: str | None = None
 
 
-class URLPreview(_Wire):
+class URLPreview(_Wire, kw_only=True):
+    """The link-preview row folded into a text row: the Swift tool's keys (the preview row's
+    ``id``, ``guid``, ``balloon_bundle_id``, ``created_at``) and imsg's (``url``, ``title``)."""
+
+    id: int | None = None
+    guid: str | None = None
+    balloon_bundle_id: str | None = None
+    created_at: str | None = None
     url: str
     title: str | None = None
+
+
+class PollOption(_Wire):
+    id: str
+    text: str
+
+
+class PollVote(_Wire, kw_only=True):
+    option_id: str
+    option_text: str | None = None
+    participant: str
+    event_type: str
+    server_time: str | None = None
+
+
+class Poll(_Wire, kw_only=True):
+    """A native Messages poll (``com.apple.messages.Polls``) or a vote on one."""
+
+    kind: str  # created | vote | unknown
+    event: str  # imessage.poll.created | imessage.poll.voted | imessage.poll.unknown
+    poll_guid: str | None = None
+    question: str | None = None
+    options: list[PollOption]
+    vote: PollVote | None = None
+    votes: list[PollVote]
+    original_guid: str | None = None
+    creator: str | None = None
+    participants: list[str]
+    metadata: dict[str, Any]
 
 
 class Chat(_Wire, kw_only=True):
@@ -67,11 +108,13 @@ class Chat(_Wire, kw_only=True):
     last_message_at: str
     guid: str | None = None
     display_name: str
+    contact_name: str | None = None
     is_group: bool
     participants: list[str]
     account_id: str | None = None
     account_login: str | None = None
     last_addressed_handle: str | None = None
+    unread_count: int | None = None
 
 
 class Group(_Wire, kw_only=True):
@@ -95,9 +138,11 @@ class Message(_Wire, kw_only=True):
     guid: str
     reply_to_guid: str | None = None
     thread_originator_guid: str | None = None
+    thread_originator_part: str | None = None
     reply_to_text: str | None = None
     reply_to_sender: str | None = None
     sender: str
+    sender_name: str | None = None
     is_from_me: bool
     text: str
     created_at: str
@@ -109,12 +154,17 @@ class Message(_Wire, kw_only=True):
     chat_name: str
     participants: list[str]
     is_group: bool
+    balloon_bundle_id: str | None = None
+    url_preview: URLPreview | None = None
+    poll: Poll | None = None
+    is_read: bool | None = None
+    date_read: str | None = None
+    cursor: int | None = None  # live watch only: resume here (``since_rowid``) after handling
     service: str | None = None
     edited_at: str | None = None
     retracted_at: str | None = None
     edit_history: list[EditVersion] | None = None
     group_event: GroupEvent | None = None
-    url_preview: URLPreview | None = None
     is_reaction: bool | None = None
     reaction_type: str | None = None
     reaction_emoji: str | None = None
