@@ -27,7 +27,11 @@ the exit code the CLI ends with, so the same failure reads the same everywhere::
     │   └── DeliveryUnknown                   exit 16  the bridge may have done it; no answer
     ├── MutationLaneBlocked           -32004  exit 16  an earlier mutation may still complete
     ├── BridgeUnavailable             -32003  exit 17  no injected helper answers
-    └── OutputError                   -32603  exit 19  stdout cannot be written
+    ├── OutputError                   -32603  exit 19  stdout cannot be written
+    ├── SocketInUse                   -32603  exit 21  another process serves (or took over) the
+    │                                                  socket path
+    └── ServiceError                  -32603  exit 22  the service manager refused, the service is
+                                                       unreachable or went away
 
 **Delivery object** (``SendError.rpc_data``): ``{retry_safe, disposition, transport,
 operation, detail}``. ``disposition`` is ``not_started`` (nothing was dispatched: safe to
@@ -279,3 +283,18 @@ class OutputError(ImsgError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"cannot write output: {detail}")
+
+
+class SocketInUse(ImsgError):
+    """The socket path is served by another process: a second server at start, or a socket
+    that replaced ours while serving (the path was taken over; exiting lets the supervisor
+    restart us)."""
+
+    exit_code = 21
+
+
+class ServiceError(ImsgError):
+    """``imsg service``/``--connect``: the service manager (launchd, systemd) or a build tool
+    refused, this platform has none we support, or the service cannot be reached."""
+
+    exit_code = 22
