@@ -186,10 +186,13 @@ class Queries:
             f" WHERE m.ROWID IN ({marks}) ORDER BY m.ROWID"
         )
 
-    def search(self, *, chat: bool) -> str:
+    def search(self, *, chat: bool, among: bool = False) -> str:
+        """``among``: only the ROWIDs of a JSON array bound after the chat id."""
         where = [self.not_a_reaction, f"imsg_matches(m.text, {self.body_column})"]
         if chat:
             where.append("j.chat_id = ?")
+        if among:
+            where.append("m.ROWID IN (SELECT value FROM json_each(?))")
         return (
             f"{self.any_message}"
             f" WHERE {' AND '.join(where)} ORDER BY m.date DESC, m.ROWID DESC LIMIT ?"
@@ -246,6 +249,21 @@ class Queries:
         return (
             f"SELECT ROWID, {edited}, {retracted} FROM message WHERE ROWID > ? AND ROWID <= ?"
             f" AND ({edited} != 0 OR {retracted} != 0)"
+        )
+
+    def search_texts(self, count: int | None = None) -> str:
+        """ROWID, guid, date, date_edited, date_retracted, text, body, is a tapback, is audio:
+        rows with ROWID > ? in order, LIMIT ?; or, with ``count``, those ROWIDs."""
+        edited, retracted = self.edit_columns
+        audio = "m.is_audio_message" if "m.is_audio_message" in self.message_select else "0"
+        where = (
+            "m.ROWID > ? ORDER BY m.ROWID LIMIT ?"
+            if count is None
+            else f"m.ROWID IN ({','.join('?' * count)}) ORDER BY m.ROWID"
+        )
+        return (
+            f"SELECT m.ROWID, m.guid, m.date, {edited}, {retracted}, m.text, {self.body_column},"
+            f" NOT {self.not_a_reaction}, {audio} FROM message m WHERE {where}"
         )
 
     @property

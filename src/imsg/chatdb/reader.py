@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -58,6 +58,19 @@ class ChatRef:
 
 
 UNJOINED = ChatRef(0, "", "", "", "", False, [], None, None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchText:
+    """One row as ``search`` sees it (what the search index stores)."""
+
+    rowid: int
+    guid: str
+    date: int  # message.date as stored: search orders by it
+    edited: int  # date_edited, 0 when never edited
+    retracted: int  # date_retracted, 0 when never unsent
+    texts: tuple[str, ...]  # every text search can match the row by; () if it never returns it
+    audio: bool  # a voice message: its transcript may be written after the row
 
 
 @dataclass(slots=True)
@@ -305,10 +318,13 @@ class ChatDB:
         limit: int = 50,
         chat_id: int | None = None,
         edit_history: bool = False,
+        rowids: Collection[int] | None = None,
     ) -> list[Message]:
         """Case-insensitive search over the decoded text of every non-tapback row, newest first.
 
         ``match`` is ``contains`` or ``exact`` (whole text). An empty query finds nothing.
+        ``rowids`` limits the search to those rows (the search index's candidates): the answer
+        is the unrestricted one whenever ``rowids`` holds every matching row.
         """
         if match not in ("contains", "exact"):
             raise InvalidInput(f"Invalid match: {match!r} (use contains or exact)")
@@ -322,8 +338,11 @@ class ChatDB:
         with self._lock, translate_errors(self.path):
             self._conn.create_function("imsg_matches", 2, matches, deterministic=True)
             params: list[Any] = [] if chat_id is None else [chat_id]
+            if rowids is not None:
+                params.append(f"[{','.join(str(int(r)) for r in rowids)}]")
             rows = self._conn.execute(
-                self.q.search(chat=chat_id is not None), [*params, limit]
+                self.q.search(chat=chat_id is not None, among=rowids is not None),
+                [*params, limit],
             ).fetchall()
         return self.build(rows, edit_history=edit_history)
 
@@ -354,6 +373,42 @@ class ChatDB:
         return [
             (m, apple_to_unix_ns(row[_F["date"]])) for m, row in zip(messages, rows, strict=True)
         ]
+
+    def search_texts(
+        self, after_rowid: int = 0, *, rowids: Sequence[int] | None = None, page: int = 5000
+    ) -> Iterator[SearchText]:
+        """What ``search`` matches, row by row in ROWID order: every row past ``after_rowid``,
+        or only ``rowids``. The search index relies on this: each row's ``texts`` must hold every
+        text ``search`` can match it by (more is harmless), so change both together."""
+        if rowids is not None:
+            for chunk in _chunks(sorted(set(rowids))):
+                yield from self._search_texts(self._rows(self.q.search_texts(len(chunk)), chunk))
+            return
+        cursor = after_rowid
+        while True:
+            rows = self._rows(self.q.search_texts(), (cursor, page))
+            yield from self._search_texts(rows)
+            if len(rows) < page:
+                return
+            cursor = rows[-1][0]
+
+    def _search_texts(self, rows: list[tuple[Any, ...]]) -> Iterator[SearchText]:
+        transcripts: dict[int, str] = {}
+        voice = [row[0] for row in rows if row[8] and not row[7]]
+        for chunk in _chunks(voice):
+            for mid, *_, info in self._rows(Queries.attachments(len(chunk)), chunk):
+                transcript = decode.audio_transcription(info) if info else None
+                if transcript and mid not in transcripts:
+                    transcripts[mid] = transcript
+        text_of = decode.row_text  # bound once: this loop runs for every message
+        for rowid, guid, date, edited, retracted, text, body, tapback, audio in rows:
+            texts: tuple[str, ...] = ()
+            if not tapback:
+                texts = (text_of(text, body),)
+                if rowid in transcripts:
+                    texts += (transcripts[rowid],)
+            yield SearchText(rowid, guid or "", date or 0, edited or 0, retracted or 0, texts,
+                             bool(audio))
 
     def iter_texts(self, after_rowid: int = 0, page: int = 5000) -> Iterator[tuple[int, str]]:
         """(ROWID, text) of every message in ROWID order, in bounded pages (constant memory)."""
