@@ -7,6 +7,10 @@ the exit code the CLI ends with, so the same failure reads the same everywhere::
     ├── InvalidInput                  -32602  exit 2   bad flag, parameter or value
     │   ├── InvalidDate               -32602  exit 2   not an ISO-8601 date with a time zone
     │   ├── InvalidTarget             -32602  exit 2   a send target none of the accepted forms
+    │   │   ├── ContactNotFound       -32602  exit 2   no contact has that name (or no readable
+    │   │   │                                          AddressBook to look in)
+    │   │   └── AmbiguousContact      -32602  exit 2   several contacts have that name (the
+    │   │                                              message lists them with their handles)
     │   ├── ChatNotFound              -32602  exit 3   no chat with that id / identifier / guid
     │   └── AttachmentError           -32602  exit 15  file missing, unreadable or too large
     ├── DatabaseError                 -32603  exit 8   SQLite failed while reading
@@ -94,6 +98,29 @@ class InvalidDate(InvalidInput):
 
 class InvalidTarget(InvalidInput):
     pass
+
+
+class ContactNotFound(InvalidTarget):
+    """A send addressed by contact name matched no contact; ``reason`` says why when the
+    AddressBook itself could not be read."""
+
+    def __init__(self, name: str, reason: str | None = None) -> None:
+        detail = f": {reason}" if reason else ""
+        super().__init__(f"No contact named {name!r}{detail} (give a phone number, an email "
+                         "or a chat_id instead)")
+        self.name = name
+
+
+class AmbiguousContact(InvalidTarget):
+    """A send addressed by contact name matched several contacts; ``candidates`` are
+    ``(name, handles)`` pairs."""
+
+    def __init__(self, name: str, candidates: list[tuple[str, tuple[str, ...]]]) -> None:
+        listed = "; ".join(f"{shown} ({', '.join(handles)})" for shown, handles in candidates)
+        super().__init__(f"Contact name {name!r} is ambiguous: {listed} (send to one of "
+                         "these handles instead)")
+        self.name = name
+        self.candidates = candidates
 
 
 class ChatNotFound(InvalidInput):

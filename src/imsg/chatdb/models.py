@@ -30,6 +30,7 @@ class Attachment(_Wire):
     transcription: str | None = None
     converted_path: str | None = None
     converted_mime_type: str | None = None
+    conversion_error: str | None = None  # conversion was asked for and failed: why, one line
 
 
 class Reaction(_Wire, kw_only=True):

@@ -30,18 +30,31 @@ def sim() -> None:
 @click.option("--schema", type=click.Choice(SCHEMAS), default="ventura", show_default=True,
               help="Apple's DDL to use: macOS 13 Ventura or macOS 26 Tahoe.")
 @click.option("--demo", is_flag=True, help="Fill it with a small realistic history.")
-def init(path: str, schema: str, demo: bool) -> None:
+@click.option("--contacts", "contacts_dir", is_flag=False, flag_value="", default=None,
+              metavar="[DIR]",
+              help="Also write an AddressBook naming the demo's handles: into the AddressBook "
+                   "directory DIR (read it with IMSG_ADDRESSBOOK_DIR=DIR), or, without DIR, "
+                   "into the home of PATH's user (<home> for <home>/Library/Messages/chat.db, "
+                   "else $HOME), where imsg looks by default.")
+def init(path: str, schema: str, demo: bool, contacts_dir: str | None) -> None:
     """Create a new, empty chat.db at PATH from Apple's real schema.
 
     \b
     Example:
       imsg sim init ./chat.db --schema tahoe --demo
+      imsg sim init ./chat.db --demo --contacts ./AddressBook
     """
     from imsg.sim.demo import fill_demo
     from imsg.sim.messages import SimDB
 
     if os.path.exists(path):
         raise click.ClickException(f"{path} already exists")
+    if contacts_dir is not None:
+        from imsg.sim.addressbook import STORE_NAME, home_addressbook, home_of_database
+
+        contacts_dir = os.path.abspath(contacts_dir or home_addressbook(home_of_database(path)))
+        if os.path.exists(os.path.join(contacts_dir, STORE_NAME)):
+            raise click.ClickException(f"{contacts_dir} already has an address book")
     db = SimDB.create(path, schema)
     try:
         if demo:
@@ -49,6 +62,11 @@ def init(path: str, schema: str, demo: bool) -> None:
     finally:
         db.close()
     click.echo(f"created {path} ({schema}{', demo history' if demo else ''})", err=True)
+    if contacts_dir is not None:
+        from imsg.sim.addressbook import SimAddressBook, fill_demo_contacts
+
+        fill_demo_contacts(SimAddressBook.create_at(contacts_dir))
+        click.echo(f"created an address book in {contacts_dir}", err=True)
 
 
 @sim.command()
