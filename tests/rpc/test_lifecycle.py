@@ -100,6 +100,7 @@ def test_eof_lets_a_running_send_answer(db: str, gate: Gate) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signals_exit_cleanly_even_mid_send(db: str, gate: Gate, sig: signal.Signals) -> None:
+    """The send in flight has its osascript killed and is answered: outcome unknown."""
     rpc = Rpc("--db", db, env=sim_env(db, IMSG_OSASCRIPT=str(gate.script)))
     try:
         assert "result" in rpc.call("watch.subscribe")
@@ -107,6 +108,10 @@ def test_signals_exit_cleanly_even_mid_send(db: str, gate: Gate, sig: signal.Sig
         gate.wait_started()
         rpc.proc.send_signal(sig)
         assert rpc.wait() == 0
+        answer = json.loads(rpc.recv_raw() or b"null")
+        assert answer["id"] == 2 and answer["error"]["code"] == -32001
+        assert answer["error"]["data"]["retry_safe"] is False
+        assert "outcome is unknown" in answer["error"]["data"]["detail"]
         assert rpc.recv_raw() is None
     finally:
         rpc.kill()
@@ -157,7 +162,8 @@ def test_closed_stdout_is_noticed_while_idle(db: str) -> None:
 def test_16_mib_line_is_served_and_longer_ones_refused(db: str) -> None:
     rpc = Rpc("--db", db, env=sim_env(db))
     try:
-        big = json.dumps(request(1, "messages.search", query="x" * (16 * 1024 * 1024)))
+        big = json.dumps(request(1, "messages.search", query="x" * (MAX_LINE - 100)))
+        assert len(big) <= MAX_LINE
         rpc.write(big.encode() + b"\n")
         assert rpc.recv() == {"jsonrpc": "2.0", "id": 1, "result": {"messages": []}}
         rpc.write(b"[" * (MAX_LINE + 1) + b"\n")
@@ -169,14 +175,19 @@ def test_16_mib_line_is_served_and_longer_ones_refused(db: str) -> None:
 
 
 def test_pipelined_requests_all_answered_by_id(db: str) -> None:
+    """Up to 128 outstanding requests are served; beyond that each is answered -32000."""
     rpc = Rpc("--db", db, env=sim_env(db))
     try:
-        methods = ["chats.list", "status", "messages.history"]
-        lines = [json.dumps(request(i, methods[i % 3], chat_id=1)) for i in range(600)]
+        calls = [("chats.list", {}), ("status", {}), ("messages.history", {"chat_id": 1})]
+        lines = [json.dumps(request(i, calls[i % 3][0], **calls[i % 3][1])) for i in range(600)]
         rpc.write("\n".join(lines).encode() + b"\n")
         answers = [rpc.recv() for _ in lines]
         assert sorted(a["id"] for a in answers) == list(range(600))
-        assert all("result" in a for a in answers)
+        served = [a for a in answers if "result" in a]
+        busy = [a for a in answers if "error" in a]
+        assert len(served) >= 128
+        assert all(a["error"] == {"code": -32000, "message": "Server busy",
+                                  "data": "outstanding request limit exceeded"} for a in busy)
         code, rest = rpc.finish()
         assert code == 0 and rest == []
     finally:

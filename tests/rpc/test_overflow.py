@@ -1,5 +1,5 @@
 """A client that stops reading: the server's memory stays bounded, the subscription ends with
-an error naming the last delivered ROWID, and resuming from it loses nothing. In-process, with
+``watch.overflow`` naming where to resume, and resuming from there loses nothing. In-process, with
 a real watcher, a pipe nobody reads and little patience (``stall_s``)."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def test_overflow_then_resume_loses_nothing(tmp_path: Path) -> None:
         async def frame() -> Any:
             return json.loads(await asyncio.wait_for(asyncio.to_thread(reader.readline), WAIT_S))
 
-        await session.feed(subscribe(1, since_rowid=-1, buffer_size=8))
+        await session.feed(subscribe(1, since_rowid=-1, buffer_limit=8))
         sid = (await frame())["result"]["subscription"]
         while any(t.name == f"imsg-watch-{sid}" for t in threading.enumerate()):
             await asyncio.sleep(0.01)  # until the watcher gave up on the full mailbox
@@ -53,11 +53,11 @@ def test_overflow_then_resume_loses_nothing(tmp_path: Path) -> None:
         while note["method"] == "message":
             delivered.append(note["params"]["message"]["id"])
             note = await frame()
-        assert note["method"] == "error" and note["params"]["subscription"] == sid
-        last = note["params"]["error"]["last_rowid"]
+        assert note["method"] == "watch.overflow" and note["params"]["subscription"] == sid
+        assert note["params"]["terminal"] is True
+        last = note["params"]["resume_after_rowid"]
         assert delivered == rows[:len(delivered)] and len(delivered) < len(rows)
-        assert last == (delivered[-1] if delivered else -1)  # -1: the start cursor
-        assert f"since_rowid={last}" in note["params"]["error"]["message"]
+        assert last <= (delivered[-1] if delivered else rows[0] - 1)  # never past a dropped row
 
         await session.feed(subscribe(2, since_rowid=last))
         resumed = [(await frame())["result"]["subscription"]]

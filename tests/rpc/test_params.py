@@ -1,63 +1,101 @@
-"""The Swift tool's lenient parameters, and the InvalidParams each misuse raises."""
+"""Strict parameters (protocol v1): every misuse and the exact InvalidParams text it gets."""
 
 from __future__ import annotations
 
 import pytest
 
+from imsg.rpc.catalog import BY_NAME
 from imsg.rpc.errors import InvalidParams
-from imsg.rpc.params import Params
+from imsg.rpc.params import Params, chat_selector, target_or_chat
+
+ACCEPTED = {"limit": (), "unread_only": ("unreadOnly",), "names": (), "parts": (), "flag": (),
+            "text": ()}
 
 
-def test_integers_from_numbers_and_strings() -> None:
-    p = Params({"a": 42, "b": "42", "c": " -7 ", "d": 3.0, "e": None})
-    assert (p.integer("a"), p.integer("b"), p.integer("c"), p.integer("d")) == (42, 42, -7, 3)
-    assert p.integer("e", 5) == 5 and p.integer("missing") is None
+def params(raw: object) -> Params:
+    return Params("chats.list", raw, ACCEPTED)
 
 
-@pytest.mark.parametrize("value", [True, "4.5", 4.5, "", "0x10", [1], 2**63, "9" * 40])
-def test_integers_refused(value: object) -> None:
-    with pytest.raises(InvalidParams, match="n must be an integer"):
-        Params({"n": value}).integer("n")
+@pytest.mark.parametrize(("raw", "data"), [
+    ([], "params must be an object when present"),
+    ([1], "params must be an object when present"),
+    (None, "params must be an object when present"),
+    ("x", "params must be an object when present"),
+    ({"bogus": 1, "also": 2}, "unknown chats.list param: also"),
+    ({"chatId": 1}, "unknown chats.list param: chatId"),
+    ({"unread_only": True, "unreadOnly": True}, "use only one of unread_only, unreadOnly"),
+    ({"limit": None}, "limit must not be null"),
+])
+def test_the_object_is_checked_before_any_getter(raw: object, data: str) -> None:
+    with pytest.raises(InvalidParams) as caught:
+        params(raw)
+    assert caught.value.data == data
 
 
-def test_integer_bounds_and_required() -> None:
-    with pytest.raises(InvalidParams, match="at least 1"):
-        Params({"n": 0}).integer("n", minimum=1)
-    with pytest.raises(InvalidParams, match="at most 9"):
-        Params({"n": 10}).integer("n", maximum=9)
-    with pytest.raises(InvalidParams, match="n is required"):
-        Params({}).require_integer("n")
+@pytest.mark.parametrize("value", [True, 1.0, 4.5, "4", "", [1], 2**63, -(2**63) - 1])
+def test_integers_are_json_integers_only(value: object) -> None:
+    with pytest.raises(InvalidParams, match=r"^limit must be an integer$"):
+        params({"limit": value}).integer("limit")
 
 
-def test_aliases_first_name_wins() -> None:
-    p = Params({"debounceMs": "10", "debounce_ms": 20})
-    assert p.integer("debounce_ms", aliases=("debounceMs",)) == 20
-    assert Params({"debounceMs": "10"}).integer("debounce_ms", aliases=("debounceMs",)) == 10
+def test_integer_ranges_in_the_swift_words() -> None:
+    assert params({"limit": 2**63 - 1}).integer("limit") == 2**63 - 1
+    with pytest.raises(InvalidParams, match=r"^limit must be a positive integer$"):
+        params({"limit": 0}).integer("limit", minimum=1)
+    with pytest.raises(InvalidParams, match=r"^limit must be a non-negative integer$"):
+        params({"limit": -1}).integer("limit", minimum=0)
+    with pytest.raises(InvalidParams, match=r"^limit must be an integer between 1 and 500$"):
+        params({"limit": 501}).integer("limit", minimum=1, maximum=500)
+    with pytest.raises(InvalidParams, match=r"^limit is required$"):
+        params({}).require_integer("limit")
 
 
-def test_booleans() -> None:
-    p = Params({"a": True, "b": "false", "c": "TRUE"})
-    assert (p.boolean("a"), p.boolean("b"), p.boolean("c"), p.boolean("d")) == (
-        True, False, True, False)
-    for value in (1, "yes", []):
-        with pytest.raises(InvalidParams, match="x must be true or false"):
-            Params({"x": value}).boolean("x")
+@pytest.mark.parametrize("value", ["true", 1, 0, "false"])
+def test_booleans_are_true_or_false_only(value: object) -> None:
+    with pytest.raises(InvalidParams, match=r"^unread_only must be a boolean$"):
+        params({"unreadOnly": value}).boolean("unread_only")
 
 
-def test_strings_and_lists() -> None:
-    p = Params({"to": 15555550123, "list": "a, b,,c ", "arr": [" x ", "y"]})
-    assert p.string("to") == "15555550123"
-    assert p.strings("list") == ["a", "b", "c"] and p.strings("arr") == ["x", "y"]
-    assert p.strings("none") == []
-    with pytest.raises(InvalidParams, match="s must be a string"):
-        Params({"s": {"a": 1}}).string("s")
-    with pytest.raises(InvalidParams, match="array of strings"):
-        Params({"l": ["a", 1]}).strings("l")
-    with pytest.raises(InvalidParams, match="q is required"):
-        Params({"q": "  "}).require_string("q")
+def test_aliases_are_read_under_the_canonical_name() -> None:
+    assert params({"unreadOnly": True}).boolean("unread_only") is True
+    assert params({}).boolean("unread_only") is False
 
 
-def test_positional_params_are_refused_unless_empty() -> None:
-    assert Params([]).integer("limit", 20) == 20
-    with pytest.raises(InvalidParams, match="named parameters"):
-        Params([1])
+def test_strings_arrays_and_objects() -> None:
+    assert params({"names": ["a", " b ", ""]}).strings("names") == ["a", "b"]
+    for bad in ["a,b", ["a", 1], [None]]:
+        with pytest.raises(InvalidParams, match=r"^names must be an array of strings$"):
+            params({"names": bad}).strings("names")
+    assert params({"parts": [{"text": "x"}]}).objects("parts") == [{"text": "x"}]
+    with pytest.raises(InvalidParams, match=r"^parts must be an array of objects$"):
+        params({"parts": [1]}).objects("parts")
+    with pytest.raises(InvalidParams, match=r"^text must be a string$"):
+        params({"text": 5}).string("text")
+    with pytest.raises(InvalidParams, match=r"^text must not contain NUL characters$"):
+        params({"text": "a\x00b"}).string("text")
+
+
+SEND = BY_NAME["send"].params
+
+
+@pytest.mark.parametrize(("raw", "data"), [
+    ({}, "to is required, or exactly one of chat_id, chat_identifier, or chat_guid is required"),
+    ({"chat_id": 1, "chat_guid": "g"},
+     "exactly one of chat_id, chat_identifier, or chat_guid is required"),
+    ({"chat_id": 0}, "chat_id must be a positive integer"),
+    ({"chat_id": -4}, "chat_id must be a positive integer"),
+    ({"chat_identifier": " "}, "chat_identifier must be a non-empty string"),
+    ({"chat_guid": ""}, "chat_guid must be a non-empty string"),
+    ({"to": "+15555550123", "chat_id": 3}, "use to or exactly one chat selector; not both"),
+    ({"to": ""}, "to must be a non-empty string"),
+])
+def test_targets_and_chat_selectors(raw: dict[str, object], data: str) -> None:
+    with pytest.raises(InvalidParams) as caught:
+        target_or_chat(Params("send", raw, SEND))
+    assert caught.value.data == data
+
+
+def test_a_chat_selector_is_returned_typed() -> None:
+    selector = chat_selector(Params("send", {"chat_guid": "iMessage;-;x"}, SEND))
+    assert selector is not None and (selector.kind, selector.value) == ("chat_guid", "iMessage;-;x")
+    assert chat_selector(Params("send", {}, SEND), required=False) is None

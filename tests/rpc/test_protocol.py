@@ -39,7 +39,7 @@ def test_call_notification_and_null_id() -> None:
     call = only(protocol.parse(b'{"jsonrpc":"2.0","id":7,"method":"status"}'))
     assert call == protocol.Call("status", {}, 7, False)
     note = only(protocol.parse(b'{"jsonrpc":"2.0","method":"status","params":[]}'))
-    assert note == protocol.Call("status", [], None, True)
+    assert note == protocol.Call("status", [], None, True)  # params are the method's to check
     null = only(protocol.parse(b'{"jsonrpc":"2.0","id":null,"method":"status"}'))
     assert isinstance(null, protocol.Call) and null.id is None and not null.is_notification
 
@@ -48,7 +48,7 @@ def test_call_notification_and_null_id() -> None:
     (b"{", None),
     (b'{"id":NaN}', None),
     (b"[1e400]", None),
-    (b'{"a":"\xff"}', "invalid UTF-8"),
+    (b'{"a":"\xff"}', "invalid utf8"),
     (b"[" * 200_000 + b"]" * 200_000, "nesting too deep"),
 ])
 def test_parse_errors(line: bytes, reason: str | None) -> None:
@@ -59,19 +59,21 @@ def test_parse_errors(line: bytes, reason: str | None) -> None:
         assert item.error.data == reason
 
 
-@pytest.mark.parametrize(("value", "rid"), [
-    (3, None),
-    ({"jsonrpc": "2.0", "id": 1}, 1),
-    ({"jsonrpc": "2.0", "id": "a", "method": 5}, "a"),
-    ({"jsonrpc": 2.0, "id": 1, "method": "x"}, 1),
-    ({"jsonrpc": "2.0", "id": 1, "method": "x", "params": 1}, 1),
-    ({"jsonrpc": "2.0", "id": [1], "method": "x"}, None),
-    ({"jsonrpc": "2.0", "id": False, "method": "x"}, None),
+@pytest.mark.parametrize(("value", "rid", "data"), [
+    (3, None, "request must be an object"),
+    ({"jsonrpc": "2.0", "id": 1}, 1, "method is required"),
+    ({"jsonrpc": "2.0", "id": "a", "method": 5}, "a", "method is required"),
+    ({"jsonrpc": "2.0", "id": 2, "method": ""}, 2, "method is required"),
+    ({"jsonrpc": 2.0, "id": 1, "method": "x"}, 1, "jsonrpc must be exactly 2.0"),
+    ({"id": 1, "method": "x"}, 1, "jsonrpc must be exactly 2.0"),
+    ({"jsonrpc": "2.0", "id": [1], "method": "x"}, None, "id must be a string, number, or null"),
+    ({"jsonrpc": "2.0", "id": False, "method": "x"}, None,
+     "id must be a string, number, or null"),
 ])
-def test_invalid_requests_echo_a_valid_id(value: object, rid: object) -> None:
+def test_invalid_requests_echo_a_valid_id(value: object, rid: object, data: str) -> None:
     item = only(protocol.parse(json.dumps(value).encode()))
     assert isinstance(item, protocol.Rejected) and isinstance(item.error, InvalidRequest)
-    assert item.id == rid
+    assert item.id == rid and item.error.data == data
 
 
 def test_batches() -> None:
@@ -79,6 +81,17 @@ def test_batches() -> None:
     assert not empty.is_batch and isinstance(only(empty), protocol.Rejected)
     mixed = protocol.parse(b'[1, {"jsonrpc":"2.0","method":"a"}]')
     assert mixed.is_batch and [type(i) for i in mixed.items] == [protocol.Rejected, protocol.Call]
+
+
+def test_oversize_batches_are_refused_whole_without_running_anything() -> None:
+    call = b'{"jsonrpc":"2.0","id":1,"method":"status"}'
+    full = protocol.parse(b"[" + b",".join([call] * protocol.MAX_BATCH) + b"]")
+    assert full.is_batch and len(full.items) == protocol.MAX_BATCH
+    over = only(protocol.parse(b"[" + b",".join([call] * (protocol.MAX_BATCH + 1)) + b"]"))
+    assert isinstance(over, protocol.Rejected) and isinstance(over.error, InvalidRequest)
+    assert "at most 100 requests" in str(over.error.data)
+    huge = only(protocol.parse(b"[" + b"{}," * 1_000_000 + b"{}]"))
+    assert isinstance(huge, protocol.Rejected) and "bytes" in str(huge.error.data)
 
 
 def test_lone_surrogates_decode_and_encode_as_json() -> None:

@@ -78,8 +78,8 @@ class GateSink:
         pass
 
 
-def spec(watcher: ScriptedWatcher, buffer_size: int = 100) -> WatchSpec:
-    return WatchSpec(cast(Watcher, watcher), attachments=False, buffer_size=buffer_size)
+def spec(watcher: ScriptedWatcher, buffer_limit: int = 100) -> WatchSpec:
+    return WatchSpec(cast(Watcher, watcher), attachments=False, buffer_limit=buffer_limit)
 
 
 async def frames_until(sink: GateSink, count: int) -> list[dict[str, Any]]:
@@ -119,7 +119,7 @@ def test_overflow_ends_the_subscription_and_says_where_to_resume() -> None:
         sink.gate.clear()  # the client stopped reading
         watcher = ScriptedWatcher([1], (2, 3, 4, 5, 6, 7), cursor=0)
         subs = SubscriptionSet(sink, stall_s=0)
-        sub = subs.add(spec(watcher, buffer_size=3))
+        sub = subs.add(spec(watcher, buffer_limit=3))
         sub.start()
         await asyncio.to_thread(sink.blocked.wait, WAIT_S)  # frame 1 is on its way out
         watcher.go.set()
@@ -127,9 +127,9 @@ def test_overflow_ends_the_subscription_and_says_where_to_resume() -> None:
         sink.gate.set()  # the client reads again
         frames = await frames_until(sink, 2)
         assert frames[0]["params"]["message"]["id"] == 1
-        error = frames[1]["params"]["error"]
-        assert frames[1]["method"] == "error" and error["last_rowid"] == 1
-        assert "overflowed" in error["message"] and "since_rowid=1" in error["message"]
+        assert frames[1] == {"jsonrpc": "2.0", "method": "watch.overflow", "params": {
+            "subscription": sub.id, "resume_after_rowid": 1, "reason": "buffer_limit_exceeded",
+            "terminal": True}}
         await until(lambda: len(subs) == 0)
         assert len(sink.frames) == 2
     asyncio.run(run())
@@ -141,7 +141,7 @@ def test_a_slow_but_steady_reader_gets_a_burst_in_full() -> None:
         sink.gate.clear()
         watcher = ScriptedWatcher([1], tuple(range(2, 31)))
         subs = SubscriptionSet(sink, stall_s=WAIT_S)
-        subs.add(spec(watcher, buffer_size=2)).start()
+        subs.add(spec(watcher, buffer_limit=2)).start()
         watcher.go.set()
         while len(sink.frames) < 30:  # one frame at a time, each only when the test says
             await asyncio.to_thread(sink.blocked.wait, WAIT_S)

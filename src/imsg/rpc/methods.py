@@ -1,81 +1,47 @@
-"""The RPC methods as plain functions ``(Context, Params) -> result``; no JSON in sight.
+"""The core RPC methods as plain functions ``(Context, Params) -> result``; no JSON in sight.
 
 Results are dicts whose values may be msgspec Structs (the wire models); the protocol layer
-encodes them. Failures are ``InvalidParams`` for bad parameters and ``imsg.errors`` for the rest
-(``ChatNotFound``/``InvalidDate``/``InvalidTarget`` → -32602, database and send failures →
--32603); nothing here catches them.
+encodes them. Parameters are validated (``Params``, strict) before the database is touched.
+Failures are ``InvalidParams`` for bad parameters and ``imsg.errors`` for the rest
+(``ChatNotFound``/``InvalidDate``/``InvalidTarget`` → -32602, an unopenable database -32002,
+send failures -32603/-32001 with the delivery object); nothing here catches them.
 
 ``watch.subscribe`` returns a ``WatchSpec``: the watcher, created here so its cursor is fixed
 and a bad ``chat_id`` fails the request, plus delivery options. The session registers it and
-starts streaming only after the ``{"subscription": N}`` response is queued.
+starts streaming only after the ``{"subscription": N, "buffer_limit": B}`` response is queued.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from imsg import __version__
 from imsg.chatdb.models import Message
 from imsg.chatdb.reader import ChatDB, Filters
-from imsg.errors import AutomationDenied
+from imsg.errors import AutomationDenied, SendError
+from imsg.rpc.context import Context
 from imsg.rpc.errors import InvalidParams
-from imsg.rpc.params import Params
+from imsg.rpc.params import Params, chat_selector, target_or_chat
 
 if TYPE_CHECKING:
     from imsg.watch import Watcher
 
 log = logging.getLogger("imsg.rpc")
 
-DEFAULT_BUFFER = 1024
-MAX_BUFFER = 65536
-
-
-class RpcChat(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """``chats.list`` item: the Swift tool's smaller RPC chat shape (``guid`` always present)."""
-
-    id: int
-    identifier: str
-    guid: str
-    name: str
-    service: str
-    last_message_at: str
-    participants: list[str]
-    is_group: bool
-
-
-class Subscriptions(Protocol):
-    def __len__(self) -> int: ...
-
-    def cancel(self, subscription: int) -> None: ...
-
-
-@dataclass
-class Permissions:
-    """What the server has learned about macOS permissions (shared by all clients)."""
-
-    full_disk_access: str = "granted"
-    automation: str = "unknown"
-
-
-@dataclass
-class Context:
-    db: ChatDB
-    subscriptions: Subscriptions
-    transport: str = "stdio"
-    permissions: Permissions = field(default_factory=Permissions)
+DEFAULT_BUFFER_LIMIT = 256
+MAX_BUFFER_LIMIT = 4096
+SEARCH_LIMIT_MAX = 100
 
 
 @dataclass(frozen=True)
 class WatchSpec:
     watcher: Watcher
     attachments: bool
-    buffer_size: int
+    buffer_limit: int
 
 
 def rpc_message(message: Message, attachments: bool) -> Message:
@@ -85,163 +51,151 @@ def rpc_message(message: Message, attachments: bool) -> Message:
     return msgspec.structs.replace(message, attachments=[])
 
 
+def _chat_id(db: ChatDB, p: Params) -> int:
+    """The chat the selector names (``chat_id``, ``chat_identifier`` or ``chat_guid``)."""
+    selector = chat_selector(p)
+    assert selector is not None
+    if selector.kind == "chat_id":
+        assert isinstance(selector.value, int)
+        return selector.value
+    if selector.kind == "chat_guid":
+        return db.chat_id_by(guid=str(selector.value))
+    return db.chat_id_by(identifier=str(selector.value))
+
+
 def chats_list(ctx: Context, p: Params) -> dict[str, Any]:
-    """``{"chats": [RpcChat]}``, newest activity first; ``limit`` (20) below 1 or not an
-    integer → InvalidParams."""
+    """``{"chats": [Chat]}`` (the full CLI payload), newest activity first."""
     limit = p.integer("limit", 20, minimum=1)
-    chats = [
-        RpcChat(id=c.id, identifier=c.identifier, guid=c.guid or "", name=c.name,
-                service=c.service, last_message_at=c.last_message_at,
-                participants=c.participants, is_group=c.is_group)
-        for c in ctx.db.chats(limit)
-    ]
-    return {"chats": chats}
+    unread_only = p.boolean("unread_only")
+    db = ctx.db.get()
+    if unread_only and not db.schema.has("message", "is_read"):
+        raise InvalidParams("unread_only is unavailable because this Messages database has no "
+                            "read-state column")
+    return {"chats": db.chats(limit)}
 
 
-def chats_get(ctx: Context, p: Params) -> dict[str, Any]:
-    """``{"chat": Group}`` (also ``group``); ``chat_id`` missing → InvalidParams, unknown →
-    ChatNotFound."""
-    return {"chat": ctx.db.group(p.require_integer("chat_id"))}
+def chats_get(ctx: Context, p: Params) -> Any:
+    """The bare Group object of ``chat_id``; unknown → ChatNotFound (-32602)."""
+    chat_id = p.require_integer("chat_id", minimum=1)
+    return ctx.db.get().group(chat_id)
 
 
 def messages_history(ctx: Context, p: Params) -> dict[str, Any]:
-    """``{"messages": [Message]}``, newest first, tapbacks folded into ``reactions``. Fails
-    with InvalidParams (``chat_id`` missing, an ill-typed value), ChatNotFound, InvalidDate
-    (``start``/``end``) or InvalidInput (start not before end)."""
-    chat_id = p.require_integer("chat_id")
+    """``{"messages": [Message]}``, newest first, tapbacks folded into ``reactions``, link
+    previews folded into their text row."""
+    chat_id = p.require_integer("chat_id", minimum=1)
     limit = p.integer("limit", 50, minimum=1)
     filters = Filters.parse(p.strings("participants"), p.string("start"), p.string("end"))
     attachments = p.boolean("attachments")
-    messages = ctx.db.history(chat_id, limit=limit, filters=filters,
-                              edit_history=p.boolean("edit_history"))
-    return {"messages": [rpc_message(m, attachments) for m in messages]}
+    convert = p.boolean("convert_attachments")
+    edit_history = p.boolean("edit_history")
+    messages = ctx.db.get().history(chat_id, limit=limit, filters=filters,
+                                    edit_history=edit_history)
+    return {"messages": [_with_attachments(m, attachments, convert) for m in messages]}
 
 
 def messages_search(ctx: Context, p: Params) -> dict[str, Any]:
     """``{"messages": [Message]}`` whose text contains (``match=contains``) or is
-    (``exact``) ``query``, case-insensitive, newest first. Fails with InvalidParams
-    (``query`` missing), InvalidInput (another ``match``) or ChatNotFound (``chat_id``)."""
+    (``exact``) ``query``, case-insensitive, newest first, at most 100."""
     query = p.require_string("query")
     match = p.string("match", "contains")
-    limit = p.integer("limit", 50, minimum=1)
+    if match not in ("contains", "exact"):
+        raise InvalidParams("match must be contains or exact")
+    limit = p.integer("limit", 50, minimum=1, maximum=SEARCH_LIMIT_MAX)
+    chat_id = p.integer("chat_id", minimum=1)
     attachments = p.boolean("attachments")
-    messages = ctx.db.search(query, match=match, limit=limit, chat_id=p.integer("chat_id"),
-                             edit_history=p.boolean("edit_history"))
+    edit_history = p.boolean("edit_history")
+    messages = ctx.db.get().search(query, match=match, limit=limit, chat_id=chat_id,
+                                   edit_history=edit_history)
     return {"messages": [rpc_message(m, attachments) for m in messages]}
+
+
+def _with_attachments(message: Message, attachments: bool, convert: bool) -> Message:
+    return rpc_message(message, attachments or convert)
 
 
 def watch_subscribe(ctx: Context, p: Params) -> WatchSpec:
     """Validate, then create the watcher (fixing its cursor). ``since_rowid`` absent or 0
-    starts at the newest row; N > 0 replays rows after N; a negative value replays all.
-    Extensions: ``include_updates`` (edits and unsends as ``message`` notifications with
-    ``event``), ``buffer_size`` (notifications held for a slow client, 1024). Fails with
-    InvalidParams, ChatNotFound, InvalidDate or a DatabaseError."""
+    starts at the newest row; N > 0 resumes after N; -1 replays all. Extensions:
+    ``include_updates`` (edits and unsends as ``message`` notifications with ``event``)."""
     from imsg.watch import Watcher
 
-    chat_id = p.integer("chat_id")
-    since = p.integer("since_rowid")
+    chat_id = p.integer("chat_id", minimum=1)
+    since = p.integer("since_rowid", minimum=-1)
     filters = Filters.parse(p.strings("participants"), p.string("start"), p.string("end"))
-    debounce_ms = p.integer("debounce_ms", 500, minimum=0, maximum=60_000,
-                            aliases=("debounceMs",))
-    attachments = p.boolean("attachments")
-    buffer_size = p.integer("buffer_size", DEFAULT_BUFFER, minimum=1, maximum=MAX_BUFFER)
+    debounce_ms = p.integer("debounce_ms", 500, minimum=0)
+    buffer_limit = p.integer("buffer_limit", DEFAULT_BUFFER_LIMIT, minimum=1,
+                             maximum=MAX_BUFFER_LIMIT)
+    attachments = p.boolean("attachments") or p.boolean("convert_attachments")
     reactions, updates = p.boolean("include_reactions"), p.boolean("include_updates")
+    ctx.db.get()  # -32002 now, rather than a failing stream later
     watcher = Watcher(
         ctx.db.path, since_rowid=since or None, chat_id=chat_id, filters=filters,
-        reactions=reactions, updates=updates, debounce_s=debounce_ms / 1000, on_status=_log_status,
+        reactions=reactions, updates=updates, debounce_s=min(debounce_ms, 3_600_000) / 1000,
+        on_status=_log_status,
     )
-    return WatchSpec(watcher, attachments, buffer_size)
+    return WatchSpec(watcher, attachments, buffer_limit)
 
 
 def _log_status(status: str) -> None:
-    log.info("watch: %s", status)
+    log.warning("watch: %s", status)
 
 
 def watch_unsubscribe(ctx: Context, p: Params) -> dict[str, Any]:
-    """``{"ok": true}``, also for an id this client does not have."""
-    ctx.subscriptions.cancel(p.require_integer("subscription"))
+    """``{"ok": true}``, also for an id this client does not have; no notification of it
+    follows the answer."""
+    ctx.subscriptions.cancel(p.require_integer("subscription", minimum=1))
     return {"ok": True}
+
+
+TRANSPORTS = ("auto", "bridge", "applescript")
 
 
 def send(ctx: Context, p: Params) -> dict[str, Any]:
     """Send ``text`` and/or ``file`` to ``to`` (any target form, see ``imsg.send.targets``) or
-    to one of ``chat_id``, ``chat_identifier``, ``chat_guid``. Blocks for the AppleScript round
-    trip and the verification in chat.db (on a sender thread: nothing else waits for it).
+    to one chat selector, through AppleScript, confirmed in chat.db.
 
-    Fails with InvalidParams (no or two kinds of target, nothing to send, a transport other
-    than auto/applescript), InvalidTarget/ChatNotFound/AttachmentError (-32602) and the
-    SendError family (-32603); an AutomationDenied is remembered for ``status``."""
+    Fails with InvalidParams (no or two kinds of target, nothing to send, a bad transport,
+    ``reply_to`` without a bridge, ``attempt_id``), InvalidTarget/ChatNotFound/AttachmentError
+    (-32602), DatabaseUnavailable (-32002, for a ``chat_id`` target) and the SendError family
+    (-32603 "Delivery failed before dispatch" / -32001 "Delivery outcome unknown" with the
+    delivery object); an AutomationDenied is remembered for ``status``."""
     from imsg.send.sender import send as send_message
     from imsg.send.targets import target_from_fields
 
-    to = p.string("to")
-    chat_id = p.integer("chat_id")
-    chat_identifier = p.string("chat_identifier")
-    chat_guid = p.string("chat_guid")
-    chat_given = not (chat_id is None and chat_identifier is None and chat_guid is None)
-    if to is not None and chat_given:
-        raise InvalidParams("use to or chat_*; not both")
-    if to is None and not chat_given:
-        raise InvalidParams("to is required for direct sends")
-    text, file = p.string("text"), p.string("file")
+    if p.has("attempt_id"):
+        raise InvalidParams("attempt_id is only supported by send.tracked")
+    to, chat = target_or_chat(p)
+    text, file = p.string("text", ""), p.string("file", "")
     if not text and not file:
         raise InvalidParams("text or file is required")
+    service = p.string("service", "auto")
+    if service not in ("auto", "imessage", "sms"):
+        raise InvalidParams(f"invalid service {service!r}: use auto, imessage or sms")
     transport = p.string("transport", "auto").lower()
-    if transport not in ("auto", "applescript"):
-        raise InvalidParams(f"invalid transport {transport!r}: this server sends with "
-                            "AppleScript (use auto or applescript)")
+    if transport not in TRANSPORTS:
+        raise InvalidParams(f"invalid transport {transport!r}: use auto, bridge or applescript")
+    p.objects("text_formatting")  # type-checked; honoured only on the bridge path
+    p.boolean("allow_sms_fallback", True)
+    if p.string("reply_to"):
+        raise InvalidParams("reply_to requires bridge transport; AppleScript fallback cannot "
+                            "send threaded replies")
+    if transport == "bridge":
+        raise SendError("The bridge ready lock is absent. Run imsg launch explicitly before "
+                        "retrying.", disposition="not_started", transport="bridge_v2",
+                        operation="send-message")
     region = p.string("region", "US")
-    target = target_from_fields(to=to, chat_id=chat_id, chat_identifier=chat_identifier,
-                                chat_guid=chat_guid, region=region,
-                                service=p.string("service", "auto"))
+    target = target_from_fields(
+        to=to, region=region, service=service,
+        chat_id=chat.value if chat and chat.kind == "chat_id" else None,
+        chat_identifier=str(chat.value) if chat and chat.kind == "chat_identifier" else None,
+        chat_guid=str(chat.value) if chat and chat.kind == "chat_guid" else None)
     try:
-        result = send_message(target, text=text, file=os.path.expanduser(file) if file else None,
+        result = send_message(target, text=text or None,
+                              file=os.path.expanduser(file) if file else None,
                               db_path=ctx.db.path, region=region)
     except AutomationDenied:
         ctx.permissions.automation = "denied"
         raise
     ctx.permissions.automation = "granted"
     return {**result.to_dict(), "transport": "applescript"}
-
-
-def status(ctx: Context, p: Params) -> dict[str, Any]:
-    """Version, process, database and schema profile, what is known of the permissions, this
-    client's subscription count and the method names. Never fails."""
-    return {
-        "version": __version__,
-        "pid": os.getpid(),
-        "transport": ctx.transport,
-        "db_path": ctx.db.path,
-        "schema_profile": ctx.db.schema.profile,
-        "permissions": {"full_disk_access": ctx.permissions.full_disk_access,
-                        "automation": ctx.permissions.automation},
-        "subscriptions": len(ctx.subscriptions),
-        "rpc_methods": sorted(METHODS),
-    }
-
-
-RunsOn = Literal["loop", "reader", "watcher", "sender"]
-
-
-@dataclass(frozen=True)
-class Method:
-    """A handler and where it runs: on the event loop (instant), on the reader thread (the
-    shared database connection serializes queries anyway; one thread spares them a contest),
-    on a watcher thread (a new subscription opens its own connection) or on a sender thread
-    (slow, never holding up the others)."""
-
-    handler: Callable[[Context, Params], Any]
-    runs_on: RunsOn
-
-
-METHODS: dict[str, Method] = {
-    "chats.list": Method(chats_list, "reader"),
-    "chats.get": Method(chats_get, "reader"),
-    "group": Method(chats_get, "reader"),
-    "messages.history": Method(messages_history, "reader"),
-    "messages.search": Method(messages_search, "reader"),
-    "watch.subscribe": Method(watch_subscribe, "watcher"),
-    "watch.unsubscribe": Method(watch_unsubscribe, "loop"),
-    "send": Method(send, "sender"),
-    "status": Method(status, "loop"),
-}

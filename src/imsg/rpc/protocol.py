@@ -1,15 +1,21 @@
 """The JSON-RPC 2.0 envelope: one input line → calls; results and errors → frame bytes.
 
 ``parse`` never raises. Each line becomes a ``Frame`` of items, each either a ``Call`` to run or
-a ``Rejected`` element to answer with its error:
+a ``Rejected`` element to answer with its error (the Swift tool's texts in ``data``):
 
-- not JSON, invalid UTF-8, NaN/Infinity, a number beyond float range, nesting too deep
-  → ``ParseError`` (id null);
-- an empty batch → one ``InvalidRequest`` (answered as a single object, not an array);
-- an element that is not an object, ``jsonrpc`` other than ``"2.0"``, ``method`` missing or not
-  a string, ``params`` neither object nor array, ``id`` not a string/number/null
-  → ``InvalidRequest`` (echoing the id when it has a valid type, else null).
+- invalid UTF-8 → ``ParseError`` ``invalid utf8``; not JSON, NaN/Infinity, a number beyond
+  float range, nesting too deep → ``ParseError`` with the reason (id null);
+- a scalar, or a batch element that is not an object → ``InvalidRequest`` ``request must be an
+  object``; ``id`` not a string/number/null → ``id must be a string, number, or null`` (id
+  null); ``jsonrpc`` not exactly ``"2.0"`` → ``jsonrpc must be exactly 2.0``; ``method``
+  missing, not a string or empty → ``method is required`` (both echoing the id);
+- batches (arrays) are an imsg extension: an empty one, one of more than ``MAX_BATCH``
+  elements or a batch line over ``MAX_BATCH_BYTES`` → one ``InvalidRequest`` (answered as a
+  single object, not an array).
 
+Framing failures are always answered, even on a line without an ``id``. ``params`` is not
+checked here: a non-object ``params`` is the method's -32602 (silent for notifications). An
+absent ``params`` becomes ``{}``; an explicit ``null`` stays ``None`` (and is rejected then).
 A ``Call`` without an ``id`` member is a notification (never answered); ``"id": null`` is a
 request answered with ``"id": null``. Decoding uses msgspec; a line it rejects is retried with
 the standard library, which also accepts lone UTF-16 surrogates (``"\\ud800"``). Encoding falls
@@ -29,6 +35,8 @@ import msgspec
 from imsg.rpc.errors import InvalidRequest, ParseError, RpcError
 
 JSONRPC: Final = "2.0"
+MAX_BATCH: Final = 100
+MAX_BATCH_BYTES: Final = 1024 * 1024
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 
@@ -36,7 +44,7 @@ _encoder = msgspec.json.Encoder()
 @dataclass(frozen=True, slots=True)
 class Call:
     method: str
-    params: dict[str, Any] | list[Any]
+    params: Any
     id: Any
     is_notification: bool
 
@@ -58,15 +66,25 @@ class Frame:
 
 def parse(line: bytes) -> Frame:
     """Decode and validate one line (never raises)."""
+    if line.lstrip()[:1] == b"[" and len(line) > MAX_BATCH_BYTES:
+        return _refused(f"a batch line may hold at most {MAX_BATCH_BYTES} bytes; send the "
+                        "requests one per line")
     try:
         value = decode(line)
     except ParseError as err:
         return Frame([Rejected(err)], False)
     if isinstance(value, list):
         if not value:
-            return Frame([Rejected(InvalidRequest("empty batch"))], False)
+            return _refused("empty batch")
+        if len(value) > MAX_BATCH:
+            return _refused(f"a batch may hold at most {MAX_BATCH} requests (got {len(value)});"
+                            " send the rest in another line")
         return Frame([_item(element) for element in value], True)
     return Frame([_item(value)], False)
+
+
+def _refused(detail: str) -> Frame:
+    return Frame([Rejected(InvalidRequest(detail))], False)
 
 
 def decode(line: bytes) -> Any:
@@ -81,7 +99,7 @@ def decode(line: bytes) -> Any:
         return json.loads(line.decode("utf-8"), parse_constant=_reject_constant,
                           parse_float=_finite_float)
     except UnicodeDecodeError:
-        raise ParseError("invalid UTF-8") from None
+        raise ParseError("invalid utf8") from None
     except RecursionError:
         raise ParseError("nesting too deep") from None
     except ValueError:  # JSONDecodeError, and numbers out of range
@@ -105,20 +123,17 @@ def _valid_id(value: Any) -> bool:
 
 def _item(value: Any) -> Item:
     if not isinstance(value, dict):
-        return Rejected(InvalidRequest("a request must be a JSON object"))
+        return Rejected(InvalidRequest("request must be an object"))
     has_id = "id" in value
     rid = value.get("id")
     if not _valid_id(rid):
-        return Rejected(InvalidRequest("id must be a string, a number or null"))
+        return Rejected(InvalidRequest("id must be a string, number, or null"))
     if value.get("jsonrpc") != JSONRPC:
-        return Rejected(InvalidRequest('jsonrpc must be "2.0"'), rid)
+        return Rejected(InvalidRequest("jsonrpc must be exactly 2.0"), rid)
     method = value.get("method")
-    if not isinstance(method, str):
-        return Rejected(InvalidRequest("method must be a string"), rid)
-    params = value.get("params", {})
-    if not isinstance(params, dict | list):
-        return Rejected(InvalidRequest("params must be an object or an array"), rid)
-    return Call(method, params, rid, not has_id)
+    if not isinstance(method, str) or not method:
+        return Rejected(InvalidRequest("method is required"), rid)
+    return Call(method, value.get("params", {}), rid, not has_id)
 
 
 def encode(obj: Any) -> bytes:

@@ -1,26 +1,37 @@
 """Serving sessions: request lines in, frames out, many requests and subscriptions at once.
 
-A ``Session`` is one client (stdio, or one socket connection). Each request line is answered
-by its own task, so a slow ``send`` (on a sender thread) never holds up reads (on the reader
-thread), new subscriptions (on watcher threads), instant methods (on the loop) or watch
-notifications (each subscription has its own thread); responses may therefore leave out of
-order, each with its id. At most ``MAX_INFLIGHT`` requests run at once per session;
-beyond that the session stops reading input until one finishes, and responses wait for the
-client to read (the sink's backpressure), so a client that pipelines without reading cannot
-grow the server's memory.
+A ``Server`` holds what every client shares: the database resource, the lanes and what is known
+of permissions. A ``Session`` is one client (stdio, or one socket connection).
 
-Startup failure (no Full Disk Access, no database, not a Messages database): the server stays
-up and answers every well-formed request with -32603 whose ``data`` is the error and its fix.
+Lanes (protocol v1): ``control`` methods (initialize, subscribe, unsubscribe) run on their own
+threads, so an unsubscribe never waits behind a read or a send; ``read`` methods run on
+``READERS`` threads, each with its own database connection, so replies may leave out of order;
+``mutation`` methods (send) run one at a time, in order, on one worker for the whole server.
+After a mutation ends ``still_in_flight`` (it may complete later), further mutations are refused
+with -32004 until its outcome is settled or ``LANE_BLOCK_S`` has passed; reads, watches and
+unsubscribe keep working.
 
-``serve_stdio`` is the ``imsg rpc`` process: fd 1 is moved to a private descriptor for frames
-and fd 1/``sys.stdout`` are pointed at stderr, so no stray print can corrupt the stream. It
-returns 0:
+Admission: at most ``MAX_OUTSTANDING`` requests per session are accepted and not yet answered
+(batch elements count one each); beyond that a request is answered -32000 ``outstanding request
+limit exceeded`` and a notification is dropped. At most ``MAX_SUBSCRIPTIONS`` subscriptions per
+session (-32000 ``subscription limit exceeded``). A batch (an imsg extension) runs its elements
+in order and answers with one array; results of reads that would push the array past
+``MAX_BATCH_RESPONSE`` bytes are replaced by -32600 errors asking for them alone (a mutation's
+answer is never dropped).
 
-- on stdin EOF: subscriptions end at once; requests still running answer first (reads take
-  milliseconds; a send in flight is finished, up to its 30 s timeout, so ``printf '<send>' |
-  imsg rpc`` gets its answer); then the queued frames are written while the client reads;
-- when stdout is closed: at once;
-- on SIGTERM/SIGINT: like EOF, but running requests get ``GRACE_S`` at most.
+Lifecycle, ``serve_stdio`` (the ``imsg rpc`` process: fd 1 is moved to a private descriptor for
+frames and fd 1/``sys.stdout`` point at stderr, so no stray print can corrupt the stream):
+
+- stdin EOF: stop admitting, end every subscription, let every accepted request answer (a send
+  in flight is finished: ``printf '<send>' | imsg rpc`` gets its answer), then write everything
+  while the client reads it. Only a closed pipe (EPIPE, a hang-up) or ``FLUSH_STALL_S`` without
+  the client reading a byte gives up; a send result given up on is logged on stderr with its
+  guid, never dropped silently. Exit 0.
+- stdout closed: exit 0 at once. Stdout unwritable otherwise (a full disk, a bad descriptor):
+  one stderr line, exit 1.
+- SIGTERM/SIGINT: like EOF, but reads still running get ``GRACE_S``, and a send still running
+  has its osascript child terminated: it is answered with a delivery error saying the outcome is
+  unknown (never left unanswered).
 """
 
 from __future__ import annotations
@@ -30,14 +41,25 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
-from imsg.chatdb.reader import ChatDB
-from imsg.errors import ImsgError
+from imsg.errors import ImsgError, MutationLaneBlocked, SendError
 from imsg.rpc import protocol
-from imsg.rpc.errors import InternalError, MethodNotFound, ParseError, to_rpc_error
-from imsg.rpc.methods import METHODS, Context, Permissions, WatchSpec
+from imsg.rpc.catalog import BY_NAME, MethodSpec
+from imsg.rpc.context import Context, Database, Permissions
+from imsg.rpc.errors import (
+    InternalError,
+    InvalidRequest,
+    MethodNotFound,
+    ParseError,
+    RpcError,
+    ServerBusy,
+    to_rpc_error,
+)
+from imsg.rpc.methods import WatchSpec
 from imsg.rpc.params import Params
 from imsg.rpc.subscriptions import STALL_S, Subscription, SubscriptionSet
 from imsg.rpc.transport import (
@@ -54,45 +76,79 @@ from imsg.rpc.workers import Workers
 
 log = logging.getLogger("imsg.rpc")
 
-MAX_INFLIGHT = 64  # per session; each holds at most one response in memory
-GRACE_S = 0.5  # after a signal: how long requests still running may take to answer
-FLUSH_S = 0.3  # at shutdown: how long the client may go without reading before we give up
+MAX_OUTSTANDING = 128
+MAX_SUBSCRIPTIONS = 64
+MAX_BATCH_RESPONSE = 16 * 1024 * 1024
+READERS = 4
+GRACE_S = 0.5  # after a signal: how long reads still running may take to answer
+FLUSH_STALL_S = 60.0  # at shutdown: how long the client may go without reading a byte
+LANE_BLOCK_S = 600.0  # how long a mutation still in flight blocks later ones, at most
+
+
+class MutationLane:
+    """One FIFO worker for every mutation of the server, blocked after ``still_in_flight``."""
+
+    def __init__(self) -> None:
+        self._worker = Workers(1, "imsg-mutation")
+        self._blocked_by: SendError | None = None
+        self._blocked_until = 0.0
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await self._worker.run(self._guarded, fn, args)
+
+    def _guarded(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        # Checked when the mutation's turn comes, so mutations queued behind the one that
+        # blocks the lane are refused too.
+        self.check()
+        try:
+            return fn(*args)
+        except SendError as err:
+            if err.disposition == "still_in_flight":
+                log.error("mutation lane blocked: %s", err.message)
+                self._blocked_by = err
+                self._blocked_until = time.monotonic() + LANE_BLOCK_S
+            raise
+
+    def check(self) -> None:
+        """Raise MutationLaneBlocked while an earlier mutation may still complete."""
+        if self._blocked_by is None:
+            return
+        if time.monotonic() >= self._blocked_until:
+            log.warning("mutation lane unblocked after %gs", LANE_BLOCK_S)
+            self._blocked_by = None
+            return
+        raise MutationLaneBlocked(self._blocked_by)
 
 
 class Server:
-    """What every session shares: the database, the worker threads, permission knowledge."""
+    """What every session shares: the database resource, the lanes, permission knowledge."""
 
     def __init__(self, db_path: str | None, transport: str,
                  failure: ImsgError | None = None, *, stall_s: float = STALL_S) -> None:
-        """Opens the database; if that fails (or ``failure`` is given: the service is not
-        reachable), every request is answered with that error and its fix. ``stall_s``: see
+        """``failure``: answer every request with this error and its fix (``imsg rpc
+        --connect`` when the service is not reachable). ``stall_s``: see
         ``imsg.rpc.subscriptions``."""
         self.transport = transport
         self.stall_s = stall_s
-        self.pools = {"reader": Workers(1, "imsg-read"),
-                      "watcher": Workers(2, "imsg-subscribe"),
-                      "sender": Workers(4, "imsg-send")}
+        self.db = Database(db_path)
+        self.control = Workers(2, "imsg-control")
+        self.readers = Workers(READERS, "imsg-read")
+        self.mutations = MutationLane()
         self.permissions = Permissions()
-        self.db: ChatDB | None = None
-        self.startup_error: InternalError | None = None
-        if failure is None:
-            try:
-                self.db = ChatDB(db_path)
-            except ImsgError as err:
-                failure = err
+        self.failure = None if failure is None else InternalError(
+            f"imsg rpc cannot serve: {failure.message}")
         if failure is not None:
             log.error("cannot serve: %s", failure.message)
-            self.startup_error = InternalError(f"imsg rpc cannot serve: {failure.message}")
 
     def close(self) -> None:
-        if self.db is not None:
-            self.db.close()
+        self.db.close()
 
 
 @dataclass(slots=True)
 class _Reply:
     frame: bytes | None
     subscription: Subscription | None = None
+    mutation: bool = False
 
 
 class Session:
@@ -103,19 +159,18 @@ class Session:
         self.sink = sink
         self.subscriptions = SubscriptionSet(sink, server.stall_s)
         self.eof = asyncio.Event()
-        self._ctx = None if server.db is None else Context(
-            server.db, self.subscriptions, server.transport, server.permissions)
+        self._ctx = Context(server.db, self.subscriptions, server.transport, server.permissions)
         self._splitter = LineSplitter()
-        self._slots = asyncio.Semaphore(MAX_INFLIGHT)
+        self._outstanding = 0
+        self._subscribing = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._mutating: set[asyncio.Task[None]] = set()
         self._closing = False
         self._closed: asyncio.Task[None] | None = None
         self._interrupted = asyncio.Event()
-        self._cut: asyncio.TimerHandle | None = None
 
     async def feed(self, data: bytes) -> None:
-        """Dispatch the complete lines in ``data``; ``b""`` is end of input. Waits while
-        ``MAX_INFLIGHT`` requests are running (so input is read no faster than answered)."""
+        """Dispatch the complete lines in ``data``; ``b""`` is end of input."""
         if self._closing:
             return
         lines = self._splitter.feed(data) if data else self._splitter.finish()
@@ -125,16 +180,17 @@ class Session:
             self.eof.set()
 
     def interrupt(self) -> None:
-        """Cut ``close`` short (a signal): requests still running get ``GRACE_S`` to answer,
-        then they are abandoned (a send may still complete in Messages)."""
-        if self._cut is None:
-            self._cut = asyncio.get_running_loop().call_later(GRACE_S, self._interrupted.set)
+        """A signal: reads still running get ``GRACE_S``; sends in flight are ended (their
+        osascript children terminated) and answered with an outcome-unknown error."""
+        if self._interrupted.is_set():
+            return
+        loop = asyncio.get_running_loop()
+        loop.call_later(GRACE_S, self._interrupted.set)
+        _terminate_sends()
 
     async def close(self) -> None:
-        """Unsubscribe all; let every running request answer (reads take milliseconds, a send
-        at most its timeout) unless ``interrupt`` was called; then write what is queued for as
-        long as the client keeps reading it. When the client is gone nothing is waited for.
-        Idempotent."""
+        """Stop admitting, end every subscription, let every accepted request answer (unless
+        interrupted), then write what is queued while the client reads it. Idempotent."""
         if self._closed is None:
             self._closed = asyncio.get_running_loop().create_task(self._close())
         await asyncio.shield(self._closed)
@@ -150,27 +206,34 @@ class Session:
             await self._flush()
 
     async def _settle(self) -> None:
-        if not self._tasks:
-            return
-        stops = [asyncio.ensure_future(self._interrupted.wait()),
-                 asyncio.ensure_future(self.sink.lost.wait())]
+        """Wait for accepted requests; after an interrupt only for mutations (answered once
+        their child is terminated)."""
+        lost = asyncio.ensure_future(self.sink.lost.wait())
+        interrupted = asyncio.ensure_future(self._interrupted.wait())
         try:
-            while self._tasks and not any(stop.done() for stop in stops):
-                await asyncio.wait([*self._tasks, *stops], return_when=asyncio.FIRST_COMPLETED)
+            while self._tasks and not lost.done():
+                waiting = list(self._mutating if interrupted.done() else self._tasks)
+                if not waiting:
+                    return
+                await asyncio.wait([*waiting, lost, interrupted],
+                                   return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for stop in stops:
-                stop.cancel()
+            lost.cancel()
+            interrupted.cancel()
 
     async def _flush(self) -> None:
         closing = asyncio.ensure_future(self.sink.aclose())
         backlog = self.sink.backlog()
-        while not (await asyncio.wait([closing], timeout=FLUSH_S))[0]:
+        while not (await asyncio.wait([closing], timeout=FLUSH_STALL_S))[0]:
             now = self.sink.backlog()
             if now >= backlog:
-                log.warning("the client stopped reading; %d bytes of responses dropped", now)
+                log.error("the client read nothing for %gs; %d bytes of responses dropped",
+                          FLUSH_STALL_S, now)
                 closing.cancel()
                 return
             backlog = now
+
+    # --- requests ------------------------------------------------------------------------------
 
     async def _line(self, line: Line) -> None:
         if isinstance(line, Overlong):
@@ -180,20 +243,38 @@ class Session:
             return
         else:
             frame = protocol.parse(line)
-        await self._slots.acquire()
-        task = asyncio.get_running_loop().create_task(self._answer(frame))
+        calls = [item for item in frame.items if isinstance(item, protocol.Call)]
+        free = MAX_OUTSTANDING - self._outstanding
+        if not frame.is_batch and calls and free <= 0:
+            if not calls[0].is_notification:
+                await self._send(protocol.error(calls[0].id,
+                                                ServerBusy("outstanding request limit exceeded")))
+            return
+        admitted = min(len(calls), max(free, 0))
+        self._outstanding += admitted
+        task = asyncio.get_running_loop().create_task(self._answer(frame, admitted))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if any(_is_mutation(call) for call in calls):
+            self._mutating.add(task)
+            task.add_done_callback(self._mutating.discard)
 
-    async def _answer(self, frame: protocol.Frame) -> None:
+    async def _answer(self, frame: protocol.Frame, admitted: int) -> None:
         try:
-            if frame.is_batch:
-                replies = await asyncio.gather(*(self._reply(item) for item in frame.items))
-            else:
-                replies = [await self._reply(frame.items[0])]
+            replies: list[_Reply] = []
+            calls_seen = 0
+            for item in frame.items:
+                if isinstance(item, protocol.Call):
+                    calls_seen += 1
+                    if calls_seen > admitted:
+                        replies.append(self._busy(item))
+                        continue
+                replies.append(await self._reply(item))
             frames = [r.frame for r in replies if r.frame is not None]
+            if frame.is_batch:
+                frames = _fit_batch(replies)
             if frames:
-                await self.sink.send(protocol.batch(frames) if frame.is_batch else frames[0])
+                await self._send(protocol.batch(frames) if frame.is_batch else frames[0])
             for reply in replies:
                 if reply.subscription is None:
                     continue
@@ -202,39 +283,124 @@ class Session:
                 else:
                     reply.subscription.start()
         except PeerGone:
-            pass
+            _log_lost_mutations(frame)
         finally:
-            self._slots.release()
+            self._outstanding -= admitted
+
+    async def _send(self, frame: bytes) -> None:
+        await self.sink.send(frame)
+
+    def _busy(self, call: protocol.Call) -> _Reply:
+        if call.is_notification:
+            return _Reply(None)
+        return _Reply(protocol.error(call.id, ServerBusy("outstanding request limit exceeded")))
 
     async def _reply(self, item: protocol.Item) -> _Reply:
         if isinstance(item, protocol.Rejected):
             return _Reply(protocol.error(item.id, item.error))
+        spec = BY_NAME.get(item.method)
+        mutation = _is_mutation(item)
         try:
-            value = await self._run(item)
+            value = await self._run(item, spec)
             subscription = None
             if isinstance(value, WatchSpec):
                 subscription = self.subscriptions.add(value)
-                value = {"subscription": subscription.id}
+                value = {"subscription": subscription.id, "buffer_limit": value.buffer_limit}
             if item.is_notification:
-                return _Reply(None, subscription)
-            return _Reply(protocol.result(item.id, value), subscription)
+                return _Reply(None, subscription, mutation)
+            return _Reply(protocol.result(item.id, value), subscription, mutation)
         except Exception as exc:
             if item.is_notification:
-                return _Reply(None)
-            return _Reply(protocol.error(item.id, to_rpc_error(exc)))
+                return _Reply(None, None, mutation)
+            return _Reply(protocol.error(item.id, to_rpc_error(exc)), None, mutation)
 
-    async def _run(self, call: protocol.Call) -> object:
-        if self._ctx is None:
-            assert self.server.startup_error is not None
-            raise self.server.startup_error
-        method = METHODS.get(call.method)
-        if method is None:
+    async def _run(self, call: protocol.Call, spec: MethodSpec | None) -> object:
+        if spec is None:
             name = call.method if len(call.method) <= 100 else call.method[:100] + "…"
             raise MethodNotFound(name)
-        params = Params(call.params)
-        if method.runs_on == "loop":
-            return method.handler(self._ctx, params)
-        return await self.server.pools[method.runs_on].run(method.handler, self._ctx, params)
+        params = Params(spec.names[0], call.params, spec.params)
+        if self.server.failure is not None:
+            raise self.server.failure
+        if spec.lane == "mutation":
+            self.server.mutations.check()
+            if self._closing:
+                raise ServerBusy("server is shutting down")
+            return await self.server.mutations.run(spec.handler, self._ctx, params)
+        if spec.lane == "read":
+            return await self.server.readers.run(spec.handler, self._ctx, params)
+        if spec.streams:
+            return await self._subscribe(spec, params)
+        return await self.server.control.run(spec.handler, self._ctx, params)
+
+    async def _subscribe(self, spec: MethodSpec, params: Params) -> object:
+        if self._closing:
+            raise ServerBusy("server is shutting down")
+        if len(self.subscriptions) + self._subscribing >= MAX_SUBSCRIPTIONS:
+            raise ServerBusy("subscription limit exceeded")
+        self._subscribing += 1
+        try:
+            value = await self.server.control.run(spec.handler, self._ctx, params)
+        finally:
+            self._subscribing -= 1
+        if self._is_closing():  # the session closed while the watcher was being created
+            _close_stream(value)
+            raise ServerBusy("subscription was cancelled before activation")
+        return value
+
+    def _is_closing(self) -> bool:
+        return self._closing
+
+
+def _close_stream(value: object) -> None:
+    if isinstance(value, WatchSpec):
+        value.watcher.close()
+
+
+def _is_mutation(call: protocol.Call) -> bool:
+    spec = BY_NAME.get(call.method)
+    return spec is not None and spec.lane == "mutation"
+
+
+def _fit_batch(replies: list[_Reply]) -> list[bytes]:
+    """The batch's frames, with the largest read results replaced by -32600 errors while the
+    whole exceeds ``MAX_BATCH_RESPONSE`` (mutation answers are always kept)."""
+    frames = [r.frame for r in replies if r.frame is not None]
+    total = sum(len(f) + 1 for f in frames)
+    if total <= MAX_BATCH_RESPONSE:
+        return frames
+    answered = [r for r in replies if r.frame is not None]
+    order = sorted(range(len(answered)), key=lambda i: -len(frames[i]))
+    for index in order:
+        if total <= MAX_BATCH_RESPONSE:
+            break
+        if answered[index].mutation:
+            continue
+        rid = _frame_id(frames[index])
+        replacement = protocol.error(rid, InvalidRequest(
+            f"the batch response would exceed {MAX_BATCH_RESPONSE} bytes; send this request "
+            "alone"))
+        total += len(replacement) - len(frames[index])
+        frames[index] = replacement
+    return frames
+
+
+def _frame_id(frame: bytes) -> Any:
+    return protocol.decode(frame).get("id")
+
+
+def _log_lost_mutations(frame: protocol.Frame) -> None:
+    for item in frame.items:
+        if isinstance(item, protocol.Call) and _is_mutation(item):
+            log.error("the client went away before the answer to %s (id %r) was written; "
+                      "check chat.db for its outcome", item.method, item.id)
+
+
+def _terminate_sends() -> None:
+    """End osascript children of sends in flight (their sends then fail as outcome unknown);
+    never blocks the event loop."""
+    from imsg.send.children import terminate_all
+
+    terminate_all("imsg rpc received a signal", wait_s=0)
 
 
 async def _first_of(*waits: Awaitable[object]) -> None:
@@ -248,8 +414,9 @@ async def _first_of(*waits: Awaitable[object]) -> None:
 
 
 def serve_stdio(db_path: str | None, failure: ImsgError | None = None) -> int:
-    """Run ``imsg rpc`` on stdin/stdout until EOF, a closed stdout or a signal; returns 0.
-    With ``failure``, answer every request with it (see ``Server``)."""
+    """Run ``imsg rpc`` on stdin/stdout until EOF, a closed stdout or a signal; returns the
+    exit code (0, or 1 when stdout could not be written). With ``failure``, answer every
+    request with it (see ``Server``)."""
     frames_fd = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
@@ -274,4 +441,11 @@ async def _serve_stdio(db_path: str | None, failure: ImsgError | None, in_fd: in
     await _first_of(session.eof.wait(), sink.lost.wait(), stop.wait())
     await session.close()
     server.close()
+    if sink.error is not None:
+        print(f"imsg rpc: cannot write responses: {sink.error.strerror or sink.error}",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+__all__ = ["RpcError", "Server", "Session", "serve_stdio"]

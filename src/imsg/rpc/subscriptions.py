@@ -1,20 +1,22 @@
 """Watch subscriptions: a watcher thread per subscription, a bounded mailbox, a pump task.
 
 The watcher thread encodes each event into a notification frame and puts it in the
-subscription's mailbox (at most ``buffer_size`` frames). The pump task moves frames to the
+subscription's mailbox (at most ``buffer_limit`` frames). The pump task moves frames to the
 client's sink, which waits while the client is not reading. A full mailbox makes the watcher
 wait (its cursor simply lags: a burst, say an iCloud sync writing thousands of rows, reaches a
 client that reads slowly but steadily, in full). When the mailbox stays full for ``stall_s``
 (the client stopped reading) the subscription *overflows*: the watcher stops, the frames still
-waiting are dropped, and one final notification is sent::
+waiting are dropped, and one final, terminal notification is sent::
 
-    {"jsonrpc":"2.0","method":"error","params":{"subscription":N,
-      "error":{"code":-32603,"message":"…","last_rowid":R}}}
+    {"jsonrpc":"2.0","method":"watch.overflow","params":{"subscription":N,
+      "resume_after_rowid":R,"reason":"buffer_limit_exceeded","terminal":true}}
 
-where R is the ROWID of the last message handed to the client (or the start cursor), so the
-client resumes with ``since_rowid=R`` and loses nothing. A watcher failure (e.g. the database
-became unreadable) ends the subscription the same way, with that error's message. Memory per
-subscription is bounded by ``buffer_size`` frames whatever the client does.
+where R is the resume point of the last message handed to the client (its ``cursor``, or the
+start cursor), so ``messages.after {since_rowid: R}`` or a new ``watch.subscribe`` loses
+nothing (it may repeat a message, never skip one). A watcher failure (e.g. the database became
+unreadable) ends the subscription with ``{"method":"error","params":{"subscription":N,
+"error":{"message":"…","last_rowid":R}}}``. Memory per subscription is bounded by
+``buffer_limit`` frames whatever the client does.
 
 Unsubscribing is silent: no frame of that subscription is queued after the ``{"ok":true}``.
 """
@@ -31,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from imsg.rpc import protocol
-from imsg.rpc.errors import InternalError, RpcError, to_rpc_error
+from imsg.rpc.errors import RpcError, to_rpc_error
 from imsg.rpc.methods import WatchSpec, rpc_message
 from imsg.rpc.transport import PeerGone, Sink
 
@@ -118,10 +120,10 @@ class Subscription:
         self.id = sid
         self.spec = spec
         self.stall_s = stall_s
-        self.delivered = spec.watcher.cursor
+        self.delivered = spec.watcher.cursor  # the resume point of what reached the client
         self._sink = sink
         self._on_end = on_end
-        self._mailbox = Mailbox(asyncio.get_running_loop(), spec.buffer_size)
+        self._mailbox = Mailbox(asyncio.get_running_loop(), spec.buffer_limit)
         self._pump: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -144,7 +146,9 @@ class Subscription:
                 frame = protocol.notification(
                     "message", {"subscription": self.id, "message": message})
                 # edits/unsends (message.event set) concern old rows: they do not move the cursor
-                rowid = message.id if event.kind == "message" else None
+                rowid = None
+                if event.kind == "message":
+                    rowid = message.cursor if message.cursor is not None else message.id
                 if not self._mailbox.put((rowid, frame), self.stall_s):
                     self._mailbox.end(End(overflow=True), drop=True)
                     return
@@ -176,17 +180,19 @@ class Subscription:
     async def _finish(self, end: End) -> None:
         error = end.error
         if end.overflow:
-            error = InternalError(
-                f"subscription {self.id} overflowed: {self.spec.buffer_size} notifications "
-                f"waited {self.stall_s:g}s for the client to read them; resubscribe with "
-                f"since_rowid={self.delivered or -1}")  # 0 would mean "from the newest"
+            log.warning("subscription %d overflowed: %d notifications waited %gs for the client "
+                        "to read them", self.id, self.spec.buffer_limit, self.stall_s)
+            await self._sink.send(protocol.notification("watch.overflow", {
+                "subscription": self.id, "resume_after_rowid": self.delivered,
+                "reason": "buffer_limit_exceeded", "terminal": True}))
+            return
         if error is None:
             return
         text = error.data if isinstance(error.data, str) else error.message
         if isinstance(error.data, dict):
             text = str(error.data.get("reason") or error.data.get("detail") or text)
         log.warning("subscription %d ended: %s", self.id, text)
-        detail = {"code": error.code, "message": text, "last_rowid": self.delivered}
+        detail = {"message": text, "last_rowid": self.delivered}
         await self._sink.send(protocol.notification(
             "error", {"subscription": self.id, "error": detail}))
 

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Final, Protocol
 
-MAX_LINE: Final = 32 * 1024 * 1024
+MAX_LINE: Final = 16 * 1024 * 1024
 HIGH_WATER: Final = 1024 * 1024
 READ_CHUNK: Final = 1024 * 1024
 IDLE_CHECK_S: Final = 1.0
@@ -135,11 +135,14 @@ def _hung_up(fd: int) -> bool:
 class FdSink:
     """Writes frames to a file descriptor from a daemon thread, coalescing queued frames into
     one ``write``. Works for pipes, files and terminals alike. The peer is gone (``lost``,
-    then ``send`` raises ``PeerGone``) when a write fails (EPIPE, EBADF) or, while idle, when
-    the descriptor reports a hang-up (checked every ``IDLE_CHECK_S``)."""
+    then ``send`` raises ``PeerGone``) when a write fails or, while idle, when the descriptor
+    reports a hang-up (checked every ``IDLE_CHECK_S``). ``error`` keeps a failed write's
+    exception unless it was the reader going away (EPIPE, a hang-up): a full disk (ENOSPC) or a
+    bad descriptor (EBADF) is an output error the caller must report."""
 
     def __init__(self, fd: int, loop: asyncio.AbstractEventLoop) -> None:
         self.lost = asyncio.Event()
+        self.error: OSError | None = None
         self._fd = fd
         self._loop = loop
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
@@ -205,7 +208,10 @@ class FdSink:
                 written = os.write(self._fd, view)
             except InterruptedError:
                 continue
-            except OSError:
+            except BrokenPipeError:
+                return False
+            except OSError as exc:
+                self.error = exc
                 return False
             view = view[written:]
             with self._lock:
