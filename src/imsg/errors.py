@@ -20,7 +20,9 @@ the exit code the CLI ends with, so the same failure reads the same everywhere::
     │   │   ├── PermissionDenied      -32002  exit 5   macOS refused the read (Full Disk Access)
     │   │   └── NotAMessagesDatabase  -32002  exit 6   a file, but not Messages' chat.db
     │   ├── DatabaseBusy              -32603  exit 7   locked for longer than the busy timeout
-    │   └── TooManyOpenFiles          -32603  exit 18  the process ran out of file descriptors
+    │   ├── TooManyOpenFiles          -32603  exit 18  the process ran out of file descriptors
+    │   └── SchemaMismatch            -32603  exit 28  chat.db lacks a table or column imsg
+    │                                                  reads (renamed or dropped by an update)
     ├── SendError                     -32603 / -32001  a mutation failed (data: the delivery
     │   │                                     exit 9   object, below)
     │   ├── AutomationDenied                  exit 10  no Automation permission for Messages
@@ -205,6 +207,13 @@ class TooManyOpenFiles(DatabaseError):
     def __init__(self, what: str) -> None:
         super().__init__(f"Too many open files while {what}: raise the limit (`ulimit -n`) or "
                          "close other subscriptions/clients")
+
+
+class SchemaMismatch(DatabaseError):
+    """A query names a table or column this chat.db does not have (``no such column: …``):
+    unlike a lock or a file being replaced, this does not go away by retrying."""
+
+    exit_code = 28
 
 
 def one_line(text: str, limit: int = DETAIL_LIMIT) -> str:
