@@ -36,8 +36,10 @@ the exit code the CLI ends with, so the same failure reads the same everywhere::
     ├── OutputError                   -32603  exit 19  stdout cannot be written
     ├── SocketInUse                   -32603  exit 21  another process serves (or took over) the
     │                                                  socket path
-    └── ServiceError                  -32603  exit 22  the service manager refused, the service is
-                                                       unreachable or went away
+    ├── ServiceError                  -32603  exit 22  the service manager refused, the service is
+    │                                                  unreachable or went away
+    └── IndexUnavailable              -32603  exit 29  the search index cannot be built or read
+                                                       (searches then scan chat.db instead)
 
 **Delivery object** (``SendError.rpc_data``): ``{retry_safe, disposition, transport,
 operation, detail}``. ``disposition`` is ``not_started`` (nothing was dispatched: safe to
@@ -334,3 +336,16 @@ class ServiceError(ImsgError):
     refused, this platform has none we support, or the service cannot be reached."""
 
     exit_code = 22
+
+
+class IndexUnavailable(ImsgError):
+    """The search index beside chat.db cannot be created, opened or updated: no FTS5 trigram
+    tokenizer in this SQLite, an unwritable cache directory, a damaged index file, ROWIDs past
+    2**30. Searching never fails for this (it scans chat.db instead); ``imsg index`` reports it."""
+
+    exit_code = 29
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"search index {path} unavailable: {detail}")
+        self.path = path
+        self.detail = detail
