@@ -30,7 +30,9 @@ the exit code the CLI ends with, so the same failure reads the same everywhere::
     │   ├── UnknownChatInMessages             exit 12  Messages does not know the chat (-1728)
     │   ├── SendTimeout                       exit 13  osascript did not return in time
     │   ├── SendNotConfirmed                  exit 14  accepted, but no row (or a ghost row)
-    │   └── DeliveryUnknown                   exit 16  the bridge may have done it; no answer
+    │   ├── DeliveryUnknown                   exit 16  the bridge may have done it; no answer
+    │   └── SendInterrupted                   exit 27  imsg was stopped (shutdown, a signal)
+    │                                                  while the send was under way
     ├── MutationLaneBlocked           -32004  exit 16  an earlier mutation may still complete
     ├── BridgeUnavailable             -32003  exit 17  no injected helper answers
     ├── OutputError                   -32603  exit 19  stdout cannot be written
@@ -277,6 +279,14 @@ class SendNotConfirmed(SendError):
 
 class DeliveryUnknown(SendError):
     exit_code = 16
+
+
+class SendInterrupted(SendError):
+    """imsg stopped the send (RPC shutdown, SIGINT/SIGTERM/SIGHUP): ``still_in_flight`` when
+    osascript was killed mid-run, ``may_have_completed`` while confirming, ``not_started``
+    before osascript ran."""
+
+    exit_code = 27
 
 
 class MutationLaneBlocked(ImsgError):
