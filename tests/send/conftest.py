@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import imsg
+from imsg.send import children
 from imsg.sim.messages import SimDB
 
 SRC = Path(imsg.__file__).resolve().parents[1]
@@ -19,7 +20,8 @@ ALICE = "+15555550101"
 BOB = "+15555550102"
 CAROL = "carol@example.com"
 
-# Notes argv and stdin; with a third argument "forward", then plays the simulated Messages.
+# Notes argv and stdin; with a third argument "forward", then plays the simulated Messages,
+# else reports success as the scripts do (and Messages writes nothing).
 _RECORDER = """\
 import io, json, sys
 log, forward, args = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -30,6 +32,7 @@ if forward == "forward":
     from imsg.sim.osascript import main
     sys.stdin = io.TextIOWrapper(io.BytesIO(source))
     sys.exit(main(args))
+print("IMSG_RESULT\\tok\\tcompleted\\t0")
 """
 
 
@@ -41,6 +44,21 @@ def write_executable(path: Path, command: str) -> Path:
     )
     path.chmod(0o755)
     return path
+
+
+@pytest.fixture(autouse=True)
+def no_addressbook_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Contacts are read from the temporary HOME only."""
+    monkeypatch.delenv("IMSG_ADDRESSBOOK_DIR", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def fresh_children(monkeypatch: pytest.MonkeyPatch) -> children.Registry:
+    """Each test gets its own registry of osascript children, so stopping them in one test
+    (``terminate_all`` refuses new children from then on) cannot affect the next."""
+    registry = children.Registry()
+    monkeypatch.setattr(children, "REGISTRY", registry)
+    return registry
 
 
 @dataclass

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,10 +18,11 @@ from imsg.errors import (
     InvalidInput,
     MessagesUnavailable,
     SendError,
+    SendInterrupted,
     SendTimeout,
     UnknownChatInMessages,
 )
-from imsg.send import applescript
+from imsg.send import applescript, children
 from imsg.send.applescript import REACT_SCRIPT, SEND_SCRIPT, classify_failure
 
 from .conftest import Recorder
@@ -81,16 +86,137 @@ def test_default_binary(monkeypatch: pytest.MonkeyPatch) -> None:
     assert applescript.osascript_path() == "/usr/bin/osascript"
 
 
-def test_timeout_kills_osascript(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sleeper = tmp_path / "sleeper"
-    sleeper.write_text("#!/bin/sh\necho $$ > \"$0.pid\"\nexec sleep 30\n")
-    sleeper.chmod(0o755)
-    monkeypatch.setenv("IMSG_OSASCRIPT", str(sleeper))
-    with pytest.raises(SendTimeout, match=r"within 0\.3s"):
+def fake_osascript(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> Path:
+    """An osascript that runs ``body`` (sh) after reading the script from stdin."""
+    path = tmp_path / "fake-osascript"
+    path.write_text(f"#!/bin/sh\ncat > /dev/null\n{body}\n")
+    path.chmod(0o755)
+    monkeypatch.setenv("IMSG_OSASCRIPT", str(path))
+    return path
+
+
+def gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie waiting for a reaper counts as exited)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        stat = Path(f"/proc/{pid}/stat")  # Linux: an unreaped zombie has exited too
+        with contextlib.suppress(OSError):
+            if stat.read_text().rpartition(")")[2].split()[0] == "Z":
+                return True
+        time.sleep(0.02)
+    return False
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # osascript with a child of its own: both must be gone, not just the leader.
+    fake_osascript(tmp_path, monkeypatch, f'sleep 30 &\necho $$ $! > "{tmp_path}/pids"\nwait')
+    with pytest.raises(SendTimeout, match=r"within 0\.3s") as caught:
         applescript.send_to_chat("g", text="hi", file="", timeout_s=0.3, what="chat 1")
-    pid = int((tmp_path / "sleeper.pid").read_text())
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    assert caught.value.disposition == "still_in_flight"
+    assert all(gone(int(pid)) for pid in (tmp_path / "pids").read_text().split())
+
+
+@pytest.mark.parametrize(("body", "disposition", "error", "message"), [
+    ('echo "IMSG_RESULT\tfailure\tnot_started\t-1728" >&2\n'
+     'echo "0:0: execution error: Can’t get chat id \\"x\\". (-1728)" >&2\nexit 1',
+     "not_started", UnknownChatInMessages, r"-1728: Can’t get chat id \"x\"\.\)$"),
+    ('echo "IMSG_RESULT\tfailure\tmay_have_completed\t-1708" >&2\n'
+     'echo "0:0: execution error: Messages got an error: Can’t send. (-1708)" >&2\nexit 1',
+     "may_have_completed", SendError, r"Can’t send\. \(-1708\); it may have been sent"),
+    ('echo "0:0: execution error: Not authorized to send Apple events to Messages. (-1743)" >&2'
+     "\nexit 1", "may_have_completed", AutomationDenied, "Automation"),
+    ("exit 0", "may_have_completed", SendError, "without the structured delivery result"),
+    ('echo "IMSG_RESULT\tok\tcompleted\t0"\nexit 3', "may_have_completed", SendError,
+     "no error text"),
+    ("kill -9 $$", "still_in_flight", SendError, "killed by SIGKILL"),
+    ('echo "IMSG_RESULT\tfailure\tnot_started\t-1712" >&2\n'
+     'echo "0:0: execution error: Messages got an error: AppleEvent timed out. (-1712)" >&2'
+     "\nexit 1", "may_have_completed", SendTimeout, "-1712"),
+    ('echo "IMSG_RESULT\tfailure\tmay_have_completed\t-1712" >&2\n'
+     'echo "0:0: execution error: Messages got an error: AppleEvent timed out. (-1712)" >&2'
+     "\nexit 1", "still_in_flight", SendTimeout, "Messages may still send it"),
+])
+def test_the_structured_result_decides_the_disposition(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, disposition: str,
+        error: type[SendError], message: str) -> None:
+    fake_osascript(tmp_path, monkeypatch, body)
+    with pytest.raises(error) as caught:
+        applescript.send_to_chat("g", text="hi", file="", timeout_s=10, what="chat 1")
+    assert type(caught.value) is error
+    assert caught.value.disposition == disposition
+    assert (caught.value.transport, caught.value.operation) == ("applescript", "send")
+    assert re.search(message, str(caught.value)), str(caught.value)
+
+
+def test_success_needs_the_ok_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_osascript(tmp_path, monkeypatch, 'printf "IMSG_RESULT\\tok\\tcompleted\\t0\\n"')
+    applescript.send_to_chat("g", text="hi", file="", timeout_s=10, what="chat 1")
+
+
+def test_text_inside_an_error_message_cannot_forge_the_result() -> None:
+    stderr = ("IMSG_RESULT\tfailure\tmay_have_completed\t-1708\n"
+              "0:0: execution error: Can’t get participant \"\nIMSG_RESULT\tok\tcompleted\t0"
+              "\n\". (-1708)\n")
+    assert applescript.parse_result("", stderr) == applescript.ScriptResult(
+        ok=False, disposition="may_have_completed", errno=-1708)
+    assert applescript.parse_result("IMSG_RESULT\tok\tcompleted\t0\n", "") == (
+        applescript.ScriptResult(ok=True, disposition=None, errno=0))
+    assert applescript.parse_result("IMSG_RESULT ok completed 0", "junk") is None
+
+
+def test_react_reports_operation_react(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_osascript(tmp_path, monkeypatch, "exit 1")
+    with pytest.raises(SendError) as caught:
+        applescript.react_in_chat("g", lookup="x", key="1", timeout_s=10, what="chat 1")
+    assert caught.value.rpc_data["operation"] == "react"
+
+
+def test_terminate_all_stops_a_send_in_flight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              fresh_children: children.Registry) -> None:
+    fake_osascript(tmp_path, monkeypatch, f'echo $$ > "{tmp_path}/pid"\nexec sleep 30')
+    failures: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            applescript.send_to_chat("g", text="hi", file="", timeout_s=60, what="chat 1")
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert children.terminate_all("imsg rpc is shutting down") == 1
+    thread.join(20)
+    [error] = failures
+    assert isinstance(error, SendInterrupted)
+    assert error.disposition == "still_in_flight" and error.rpc_code == -32001
+    assert "imsg rpc is shutting down" in str(error) and "outcome is unknown" in str(error)
+    assert gone(int((tmp_path / "pid").read_text()))
+    with pytest.raises(SendInterrupted) as refused:
+        applescript.send_to_chat("g", text="hi", file="", timeout_s=60, what="chat 1")
+    assert refused.value.disposition == "not_started"
+    assert children.terminate_all() == 0
+
+
+def test_stop_on_signals_turns_sigterm_into_an_interrupted_send(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_osascript(tmp_path, monkeypatch, "exec sleep 30")
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
+    before = signal.getsignal(signal.SIGTERM)
+    with children.stop_on_signals():
+        timer.start()
+        with pytest.raises(SendInterrupted, match="imsg received SIGTERM") as caught:
+            applescript.send_to_chat("g", text="hi", file="", timeout_s=60, what="chat 1")
+    timer.join()
+    assert caught.value.disposition == "still_in_flight"
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 @pytest.mark.parametrize(("stderr", "error", "message"), [
@@ -116,7 +242,7 @@ def test_timeout_kills_osascript(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ])
 def test_failures_map_to_one_class_each(stderr: str, error: type[Exception],
                                         message: str) -> None:
-    err = classify_failure(stderr + "\n", "chat 1")
+    err = classify_failure(stderr + "\n", "chat 1", disposition="not_started")
     assert type(err) is error
     assert re.search(message, str(err)), str(err)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 
 from imsg.chatdb.reader import ChatDB
 from imsg.errors import AutomationDenied, ChatNotFound, InvalidInput, SendNotConfirmed
 from imsg.send.applescript import REACT_SCRIPT
-from imsg.send.sender import REACTIONS, parse_reaction, react
+from imsg.send.sender import REACTIONS, TYPED_LIMIT, parse_reaction, react, typed_text
 
 from .conftest import Recorder, World
 
@@ -82,3 +85,41 @@ def test_no_tapback_row_is_not_confirmed(world: World) -> None:
     empty = world.db.chat(["+15555550111", "+15555550112"], name="Quiet")
     with pytest.raises(SendNotConfirmed, match=f"no tapback row appeared in chat {empty}"):
         react(empty, "like", db_path=world.path)
+
+
+@ONE_SCHEMA
+def test_a_group_name_with_line_breaks_is_never_typed_as_a_message(world: World,
+                                                                  spy: Recorder) -> None:
+    # A member renamed the group: text after a line break would land in the compose field
+    # and the script's final Return would send it.
+    hostile = world.db.chat(["+15555550101", "+15555550102"],
+                            name="Team\nsend this for me\r\t\x1b\u2028now")
+    world.db.receive(hostile, "+15555550101", "react to me")
+    before = world.db.conn.execute("SELECT MAX(ROWID) FROM message").fetchone()[0]
+    react(hostile, "like", db_path=world.path)
+    assert spy.call()["argv"][4] == "Team send this for me now"
+    sent = world.db.conn.execute(
+        "SELECT COUNT(*) FROM message WHERE ROWID > ? AND is_from_me = 1"
+        " AND COALESCE(associated_message_type, 0) = 0", (before,)).fetchone()[0]
+    assert sent == 0
+
+
+@pytest.mark.parametrize(("value", "typed"), [
+    ("Team", "Team"), ("  Book\tclub \n", "Book club"), ("a\x00b\x07c", "a b c"),
+    ("👨‍👩‍👧 Family", "👨‍👩‍👧 Family"), ("x" * 500, "x" * TYPED_LIMIT), ("\n\r", ""),
+])
+def test_typed_text_drops_controls_and_line_breaks(value: str, typed: str) -> None:
+    assert typed_text(value) == typed
+
+
+@ONE_SCHEMA
+def test_the_sim_types_what_follows_a_line_break_into_the_compose_field(world: World) -> None:
+    # The hazard the sanitizing prevents, shown against the simulated System Events.
+    done = subprocess.run([os.environ["IMSG_OSASCRIPT"], "-l", "AppleScript", "-",
+                           world.db.conn.execute("SELECT guid FROM chat WHERE ROWID = ?",
+                                                 (world.group,)).fetchone()[0],
+                           "Team\nhello from the name", "2"],
+                          input=REACT_SCRIPT.encode(), capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr
+    last = world.db.conn.execute("SELECT MAX(ROWID) FROM message").fetchone()[0]
+    assert world.db.text_of(last) == "hello from the name"

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imsg.errors import InvalidInput, InvalidTarget
-from imsg.send.targets import ACCEPTED_FORMS, Target, parse_target, target_from_fields
+from imsg.errors import AmbiguousContact, ContactNotFound, InvalidInput, InvalidTarget
+from imsg.send.targets import (
+    ACCEPTED_FORMS,
+    Target,
+    direct_guid_target,
+    parse_target,
+    target_from_fields,
+)
+from imsg.sim.addressbook import SimAddressBook
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -91,3 +100,63 @@ def test_exactly_one_field() -> None:
         target_from_fields(to="+15555550123", chat_id=5)
     with pytest.raises(InvalidInput, match="Invalid service"):
         target_from_fields(chat_id=5, service="bogus")
+
+
+@pytest.mark.parametrize("text", [f"chat_id:{2**63}", f"chat_id:{10**40}", "chat_id:１２"])
+def test_chat_ids_beyond_sqlite_integers_are_invalid(text: str) -> None:
+    with pytest.raises(InvalidTarget, match="Invalid chat id"):
+        parse_target(text)
+    assert parse_target(f"chat_id:{2**63 - 1}").value == str(2**63 - 1)
+    with pytest.raises(InvalidTarget, match="Invalid chat id"):
+        target_from_fields(chat_id=2**64)
+
+
+@pytest.mark.parametrize(("guid", "expected"), [
+    ("iMessage;-;+15555550123", Target("handle", "+15555550123", "imessage")),
+    ("SMS;-;(555) 555-0123", Target("handle", "+15555550123", "sms")),
+    ("any;-;Jane@Example.com", Target("handle", "jane@example.com", "auto")),
+    ("any;+;chat123", None), ("iMessage;-;chat123", None), ("weird", None),
+    ("Other;-;+15555550123", None),
+])
+def test_direct_guids_name_their_handle(guid: str, expected: Target | None) -> None:
+    assert direct_guid_target(guid) == expected
+
+
+@pytest.fixture
+def addressbook(isolated_home: Path) -> SimAddressBook:
+    book = SimAddressBook.create(str(isolated_home))
+    book.add_contact(first="Jane", last="Appleseed", phones=["(555) 555-0123"],
+                     emails=["jane@example.com"])
+    book.add_contact(first="Mail", last="Only", emails=["Mail@Example.com"])
+    book.add_contact(first="Sam", last="Twin", phones=["+15555550111"])
+    book.add_contact(first="Sam", last="Twin", emails=["sam@work.example"])
+    return book
+
+
+def test_a_contact_name_resolves_to_its_first_phone_else_email(
+        addressbook: SimAddressBook) -> None:
+    assert target_from_fields(to="Jane Appleseed") == Target("handle", "+15555550123")
+    assert target_from_fields(to="  jane   APPLESEED ", service="sms") == Target(
+        "handle", "+15555550123", "sms")
+    assert target_from_fields(to="Mail Only") == Target("handle", "mail@example.com")
+
+
+def test_an_ambiguous_name_lists_the_candidates(addressbook: SimAddressBook) -> None:
+    with pytest.raises(AmbiguousContact) as caught:
+        target_from_fields(to="Sam Twin")
+    assert "Sam Twin (+15555550111); Sam Twin (sam@work.example)" in str(caught.value)
+    assert caught.value.exit_code == 2
+
+
+def test_an_unknown_name_is_a_clear_error(addressbook: SimAddressBook) -> None:
+    with pytest.raises(ContactNotFound, match=r"No contact named 'John Smith' \(give"):
+        target_from_fields(to="John Smith")
+    with pytest.raises(InvalidTarget, match="Invalid phone number"):
+        target_from_fields(to="555")  # not a name: the grammar's own error stands
+    with pytest.raises(InvalidTarget, match="Invalid target"):
+        target_from_fields(to="imessage:Jane Appleseed")
+
+
+def test_names_without_an_addressbook_say_why(isolated_home: Path) -> None:
+    with pytest.raises(ContactNotFound, match="contacts are unavailable"):
+        target_from_fields(to="Jane Appleseed")

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from imsg.chatdb.reader import ChatDB
-from imsg.errors import SendNotConfirmed
+from imsg.errors import SendInterrupted, SendNotConfirmed
+from imsg.send import children
 from imsg.send.verify import (
     GHOST_GRACE_S,
     Part,
@@ -46,6 +47,8 @@ def test_finds_the_new_row_by_decoded_text(sim: SimDB, db: ChatDB, chats: tuple[
         None,)
     found = confirm_send(db, baseline, Scope(chat_id=group), [Part("héllo 👋")], what="chat")
     assert (found.id, found.guid, found.chat_id) == (rowid, sim.guid_of(rowid), group)
+    assert found.chat_guid == sim.conn.execute("SELECT guid FROM chat WHERE ROWID = ?",
+                                               (group,)).fetchone()[0]
     assert found.service == "iMessage"
 
 
@@ -110,18 +113,49 @@ def test_handle_scope_matches_the_direct_chat(sim: SimDB, db: ChatDB) -> None:
     assert (found.id, found.chat_id) == (rowid, chat)
 
 
-def test_an_unjoined_row_counts_for_its_recipient_only_at_the_deadline(
-        sim: SimDB, db: ChatDB, chats: tuple[int, int]) -> None:
+def test_an_unjoined_row_never_counts(sim: SimDB, db: ChatDB, chats: tuple[int, int]) -> None:
+    # A new recipient's chat must become visible before its row confirms the send.
     group, direct = chats
     baseline = db.max_rowid()
-    rowid = sim.message(direct, "hi", from_me=True, join=False)
-    found = confirm_send(db, baseline, Scope(handle=ALICE), [Part("hi")], what="x",
-                         timeout_s=SHORT)
-    assert (found.id, found.chat_id) == (rowid, None)
+    sim.message(direct, "hi", from_me=True, join=False)
+    with pytest.raises(SendNotConfirmed, match="no matching outgoing row"):
+        confirm_send(db, baseline, Scope(handle=ALICE), [Part("hi")], what="x",
+                     timeout_s=SHORT)
     sim.message(group, "to the group", from_me=True, join=False)
     with pytest.raises(SendNotConfirmed):
         confirm_send(db, baseline, Scope(chat_id=group), [Part("to the group")], what="x",
                      timeout_s=SHORT)
+
+
+def test_a_route_scope_takes_only_rows_of_its_service(sim: SimDB, db: ChatDB,
+                                                      chats: tuple[int, int]) -> None:
+    _, direct = chats
+    baseline = db.max_rowid()
+    sim.send(direct, "hi")  # an iMessage row in the recipient's chat
+    sms_route = Scope(handle=ALICE, services=frozenset({"sms", "rcs"}))
+    with pytest.raises(SendNotConfirmed):
+        confirm_send(db, baseline, sms_route, [Part("hi")], what="x", timeout_s=SHORT)
+    rowid = sim.send(direct, "hi", service="SMS")
+    assert confirm_send(db, baseline, sms_route, [Part("hi")], what="x").id == rowid
+
+
+def test_a_file_two_new_rows_carry_is_ambiguous(sim: SimDB, db: ChatDB,
+                                                chats: tuple[int, int]) -> None:
+    group, _ = chats
+    baseline = db.max_rowid()
+    for _ in range(2):
+        sim.message(group, None, from_me=True, attachments=[SimAttachment("same.jpg")])
+    with pytest.raises(SendNotConfirmed, match=r"several new outgoing rows .* carry its name"):
+        confirm_send(db, baseline, Scope(chat_id=group), [Part("same.jpg", is_file=True)],
+                     what="chat", timeout_s=5)
+
+
+def test_stopping_sends_ends_the_wait(db: ChatDB, chats: tuple[int, int]) -> None:
+    group, _ = chats
+    children.terminate_all("imsg rpc is shutting down")
+    with pytest.raises(SendInterrupted, match="while confirming the send") as caught:
+        confirm_send(db, db.max_rowid(), Scope(chat_id=group), [Part("x")], what="chat")
+    assert caught.value.disposition == "may_have_completed"
 
 
 def ghost(sim: SimDB, chat_id: int, address: str) -> int:

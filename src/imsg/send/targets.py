@@ -8,10 +8,12 @@
     imessage:H  sms:H  auto:H   a phone or email with its service pinned (auto: local history)
     tel:+1…                     a phone number
     +1 555 555 0123, a@b.com    a plain phone number or email
+    Jane Appleseed              a contact's name (``target_from_fields`` only; see there)
 
 Phones are normalized to E.164, reading numbers without a country code in ``region``; emails
 are lower-cased; a value with no digits is never a phone. Chat targets ignore the service:
-the chat already has one. Every malformed target raises ``InvalidTarget`` naming these forms.
+the chat already has one; a chat id must fit SQLite's 64-bit integers. Every malformed target
+raises ``InvalidTarget`` naming these forms.
 """
 
 from __future__ import annotations
@@ -37,7 +39,12 @@ _CHAT_PREFIXES: dict[str, TargetKind] = {
 }
 _PHONE_CHARS = re.compile(r"[+0-9 ().\-]+")
 _EMAIL = re.compile(r"[^@\s:;,]+@[^@\s:;,]+\.[^@\s:;,.]+")
-_DECIMAL = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[0-9]{1,30}")
+_NAME = re.compile(r"[^@:;]*[^\W\d_][^@:;]*")  # a letter somewhere, no @ : ;
+INT64_MAX = 2**63 - 1
+# The service part of a direct chat guid (``iMessage;-;+1555…``) → the service to send with.
+_GUID_SERVICES: dict[str, Service] = {"imessage": "imessage", "sms": "sms", "rcs": "sms",
+                                      "any": "auto"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +139,31 @@ def chat_target(kind: TargetKind, value: str) -> Target:
     if not value:
         raise InvalidTarget(f"Empty {kind} target (use {ACCEPTED_FORMS})")
     if kind == "chat_id":
-        if not _DECIMAL.fullmatch(value) or int(value) < 1:
-            raise InvalidTarget(f"Invalid chat id: {value!r} (a positive number, see imsg chats)")
+        if not _DECIMAL.fullmatch(value) or not 1 <= int(value) <= INT64_MAX:
+            raise InvalidTarget(f"Invalid chat id: {value[:40]!r} (a positive number up to "
+                                f"{INT64_MAX}, see imsg chats)")
         value = str(int(value))
     return Target(kind, value)
+
+
+def direct_guid_target(guid: str, region: str = "US") -> Target | None:
+    """The handle target a direct chat guid names (``iMessage;-;+15555550123`` →
+    ``imessage:+15555550123``, ``any;-;a@b.com`` → ``auto:a@b.com``), or None when ``guid``
+    is not a direct guid of a phone or email (groups, other forms)."""
+    service, sep, rest = guid.strip().partition(";-;")
+    wanted = _GUID_SERVICES.get(service.lower())
+    if not sep or wanted is None:
+        return None
+    try:
+        return Target("handle", normalize_handle(rest, region), wanted)
+    except InvalidTarget:
+        return None
+
+
+def looks_like_name(value: str) -> bool:
+    """Whether ``value`` reads as a contact's name rather than a malformed handle: it has a
+    letter and no ``@``, ``:`` or ``;``."""
+    return bool(_NAME.fullmatch(value.strip()))
 
 
 def target_from_fields(*, to: str | None = None, chat_id: int | str | None = None,
@@ -143,7 +171,12 @@ def target_from_fields(*, to: str | None = None, chat_id: int | str | None = Non
                        region: str = "US", service: str = "auto") -> Target:
     """The target named by exactly one of the fields (the CLI's flags, the RPC's params).
 
-    ``to`` takes the whole grammar. Raises InvalidTarget when none or several are given.
+    ``to`` takes the whole grammar and also a contact's name (``Jane Appleseed``: a letter, no
+    ``@ : ;``), resolved through the AddressBook (``imsg.chatdb.contacts``) to the contact's
+    first phone, else first email. Raises InvalidTarget when none or several fields are
+    given, ContactNotFound (an InvalidTarget; it says why when the AddressBook cannot be read)
+    when a name matches no contact, and AmbiguousContact (an InvalidTarget listing each
+    candidate's handles) when it matches several.
     """
     given = {name: value for name, value in (("to", to), ("chat_id", chat_id),
                                              ("chat_identifier", chat_identifier),
@@ -154,6 +187,21 @@ def target_from_fields(*, to: str | None = None, chat_id: int | str | None = Non
             f"Give exactly one target: to, chat_id, chat_identifier or chat_guid (got {named})")
     (name, value), = given.items()
     if name == "to":
-        return parse_target(str(value), region=region, service=service)
+        try:
+            return parse_target(str(value), region=region, service=service)
+        except InvalidTarget:
+            if not looks_like_name(str(value)):
+                raise
+            return contact_target(str(value), region=region, service=service)
     check_service(service)
     return chat_target(cast(TargetKind, name), str(value))
+
+
+def contact_target(name: str, *, region: str = "US", service: str = "auto") -> Target:
+    """The handle target of the one contact called ``name`` (see ``target_from_fields``):
+    its first phone, else its first email. Raises ContactNotFound or AmbiguousContact."""
+    from imsg.chatdb.contacts import contact_book  # reads the AddressBook: only when asked
+
+    wanted = check_service(service)
+    candidate = contact_book(region=check_region(region)).resolve_one(name)
+    return Target("handle", normalize_handle(candidate.handles[0], region), wanted)
