@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("imsg.cli.read:search", "Search message text, newest first."),
     "watch": ("imsg.cli.watch:watch", "Stream new messages until interrupted."),
     "send": ("imsg.cli.send:send", "Send a text and/or a file through Messages."),
+    "send-attachment": ("imsg.cli.send:send_attachment", "Send one file to a chat."),
     "react": ("imsg.cli.send:react", "Tapback on a chat's latest message (UI scripting)."),
     "rpc": ("imsg.cli.serve:rpc", "Serve JSON-RPC 2.0 on stdio or a Unix socket."),
     "service": ("imsg.cli.serve:service", "Run `imsg rpc --socket` as a per-user service."),
