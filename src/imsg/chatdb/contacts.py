@@ -71,6 +71,7 @@ _STORE = re.compile(r"AddressBook-v(\d+)\.abcddb")
 _HANDLE_PREFIXES = ("imessage;-;", "imessage;+;", "sms;-;", "sms;+;", "any;-;", "any;+;",
                     "tel:", "mailto:")
 _PHONE_LIKE = re.compile(r"\+?[0-9 ().\-]+")
+_NON_DIGITS = re.compile(r"[^0-9]+")
 _TAIL = 7  # phones are indexed by their last digits; E.164 equality decides
 _MEMO_LIMIT = 50_000
 
@@ -413,9 +414,11 @@ def _signature(path: str) -> _FileSig:
         return None
     try:
         wal = os.stat(path + "-wal")
-        wal_sig = (wal.st_mtime_ns, wal.st_size)
     except OSError:
-        wal_sig = (0, 0)
+        wal = None
+    # An empty WAL is no WAL: opening a store read-only may create one, which must not look
+    # like a change.
+    wal_sig = (wal.st_mtime_ns, wal.st_size) if wal and wal.st_size else (0, 0)
     return (path, st.st_mtime_ns, st.st_size, *wal_sig)
 
 
@@ -450,9 +453,11 @@ def _people(conn: sqlite3.Connection) -> tuple[_Person, ...]:
     people = []
     for pk, nick, first, last, org in rows:
         numbers = phones.get(pk, ())
-        addresses = tuple(dict.fromkeys(e.strip().lower() for e in emails.get(pk, ())))
+        addresses = tuple(dict.fromkeys(e.lower() for e in emails.get(pk, ())))
+        if not (numbers or addresses):
+            continue
         name, keys = _names(nick, first, last, org)
-        if name and (numbers or addresses):
+        if name:
             people.append(_Person(name, keys, tuple(numbers), addresses))
     return tuple(people)
 
@@ -483,7 +488,7 @@ def _names(nickname: object, first: object, last: object,
     nick = _text(nickname)
     full = " ".join(part for part in (_text(first), _text(last)) if part)
     shown = nick or full or _text(organization)
-    return shown, frozenset(key for key in map(_fold, (shown, full, nick)) if key)
+    return shown, frozenset(key.casefold() for key in (shown, full, nick) if key)
 
 
 def _text(value: object) -> str:
@@ -503,7 +508,7 @@ def _strip_prefix(value: str) -> str:
 
 
 def _digits(value: str) -> str:
-    return "".join(ch for ch in value if "0" <= ch <= "9")
+    return _NON_DIGITS.sub("", value)
 
 
 def _plain_number(number: str) -> str:

@@ -317,7 +317,10 @@ def _has_content(path: str) -> bool:
 
 
 def _tool(argv: Sequence[str]) -> str:
-    return "the image converter" if argv[0] == sys.executable else os.path.basename(argv[0])
+    if argv[0] == sys.executable:
+        return "the image converter"
+    name = os.path.basename(argv[0])
+    return "ffmpeg" if name.startswith("ffmpeg") else name  # imageio-ffmpeg's is versioned
 
 
 def _last_line(stderr: bytes) -> str:
