@@ -31,7 +31,7 @@ from imsg.chatdb.dates import (
     unix_ns_to_apple,
 )
 from imsg.chatdb.models import Attachment, Chat, Group, Message, Reaction
-from imsg.chatdb.queries import FIELD, Queries
+from imsg.chatdb.queries import FIELD, SEND_STATUS_COLUMNS, Queries, send_status_sql
 from imsg.errors import ChatNotFound, InvalidInput
 
 T = TypeVar("T")
@@ -185,6 +185,13 @@ class ChatDB:
         """Services (casefolded) ``handle`` was seen on, as a handle or a direct chat."""
         rows = self._rows(Queries.HANDLE_SERVICES, (handle, handle))
         return {str(row[0]).casefold() for row in rows if row[0]}
+
+    def send_status_row(self, guid: str) -> dict[str, Any] | None:
+        """The newest message row whose guid is ``guid`` as given, upper- or lower-cased:
+        ``SEND_STATUS_COLUMNS`` → value (None for a column this database lacks); None when
+        no row has it."""
+        rows = self._rows(send_status_sql(self.schema), (guid, guid.upper(), guid.lower()))
+        return dict(zip(SEND_STATUS_COLUMNS, rows[0], strict=True)) if rows else None
 
     # --- chats -------------------------------------------------------------------------------
 
