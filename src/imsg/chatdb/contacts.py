@@ -300,10 +300,11 @@ class ContactBook:
                 parts[path] = _Part(sig, _read_store(path))
                 signature.append(sig)
             except _StoreBusy:
-                problems.append(f"{path}: locked (kept the last rows read)")
                 if old is not None:
                     parts[path] = old
-                signature.append(None)  # read it again at the next check
+                kept = "kept the last rows read" if old is not None else "nothing read yet"
+                problems.append(f"{path}: locked ({kept}; retried at the next check)")
+                signature.append(None)
             except _StoreUnreadable as exc:
                 problems.append(f"{path}: {exc}")
                 signature.append(sig)
