@@ -1,6 +1,8 @@
 """Whole ``imsg send`` round trip against the simulated Messages: from starting the process to
 its verified row id, median over 50 sends; the verification wait (reported by ``--verbose``)
-is shown separately, and so are the two process start-ups the round trip contains.
+is shown separately, and so are the two process start-ups the round trip contains. Then file
+staging (open once, fstat, capped copy from the descriptor) of a 64 MiB file against
+``shutil.copyfile`` of the same file, the floor, in the same run.
 
 Run: ``.venv/bin/python bench/bench_send.py [--quick]`` (``PYTHONPATH=src`` if not installed)
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import imsg
 from imsg.send.applescript import SEND_SCRIPT
+from imsg.send.stage import open_source, stage_file
 from imsg.sim.demo import fill_demo
 from imsg.sim.messages import SimDB
 
@@ -85,6 +89,31 @@ def measure(env: dict[str, str], osascript: str, sends: int) -> dict[str, float]
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
+STAGED_MIB = 64
+
+
+def measure_staging(folder: Path, rounds: int) -> tuple[float, float]:
+    """Median milliseconds to stage a ``STAGED_MIB`` file, and to ``shutil.copyfile`` it."""
+    source = folder / "big.bin"
+    with source.open("wb") as out:
+        for _ in range(STAGED_MIB):
+            out.write(os.urandom(1024 * 1024))
+    staged: list[float] = []
+    copied: list[float] = []
+    for i in range(rounds):
+        root = folder / f"stage-{i}"
+        start = time.perf_counter()
+        with open_source(str(source), max_bytes=STAGED_MIB * 1024 * 1024) as opened:
+            stage_file(opened, root)
+        staged.append((time.perf_counter() - start) * 1000)
+        shutil.rmtree(root)
+        start = time.perf_counter()
+        shutil.copyfile(source, folder / "copy.bin")
+        copied.append((time.perf_counter() - start) * 1000)
+        (folder / "copy.bin").unlink()
+    return statistics.median(staged), statistics.median(copied)
+
+
 def main() -> None:
     sends = 5 if "--quick" in sys.argv[1:] else 50
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,6 +131,7 @@ def main() -> None:
         warm = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
         cached = measure({**warm, "PYTHONPYCACHEPREFIX": str(folder / "pycache")}, osascript,
                          sends)
+        staged, copied = measure_staging(folder, 3 if sends < 50 else 9)
     print(f"send round trip median: {as_is['round trip']:.0f} ms "
           f"(verification {as_is['verification']:.1f} ms)")
     print(f"  of which, medians: `imsg --version` process {as_is['imsg']:.0f} ms, simulated "
@@ -110,6 +140,8 @@ def main() -> None:
     print(f"  with a warm bytecode cache: {cached['round trip']:.0f} ms (verification "
           f"{cached['verification']:.1f} ms; `imsg --version` {cached['imsg']:.0f} ms, "
           f"simulated osascript {cached['osascript']:.0f} ms)")
+    print(f"staging a {STAGED_MIB} MiB file: {staged:.0f} ms ({STAGED_MIB / staged * 1000:.0f} "
+          f"MiB/s); shutil.copyfile floor {copied:.0f} ms; ratio {staged / copied:.2f}")
 
 
 if __name__ == "__main__":
