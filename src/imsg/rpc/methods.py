@@ -42,6 +42,7 @@ class WatchSpec:
     watcher: Watcher
     attachments: bool
     buffer_limit: int
+    convert: bool = False  # convert_attachments: on the subscription's own thread
 
 
 def rpc_message(message: Message, attachments: bool) -> Message:
@@ -91,7 +92,7 @@ def messages_history(ctx: Context, p: Params) -> dict[str, Any]:
     edit_history = p.boolean("edit_history")
     messages = ctx.db.get().history(chat_id, limit=limit, filters=filters,
                                     edit_history=edit_history)
-    return {"messages": [_with_attachments(m, attachments, convert) for m in messages]}
+    return {"messages": [with_attachments(m, attachments, convert) for m in messages]}
 
 
 def messages_search(ctx: Context, p: Params) -> dict[str, Any]:
@@ -110,8 +111,14 @@ def messages_search(ctx: Context, p: Params) -> dict[str, Any]:
     return {"messages": [rpc_message(m, attachments) for m in messages]}
 
 
-def _with_attachments(message: Message, attachments: bool, convert: bool) -> Message:
-    return rpc_message(message, attachments or convert)
+def with_attachments(message: Message, attachments: bool, convert: bool) -> Message:
+    """The message as RPC sends it: attachments only when asked, converted when asked."""
+    message = rpc_message(message, attachments or convert)
+    if convert:
+        from imsg.chatdb.convert import with_converted_attachments
+
+        message = with_converted_attachments(message)
+    return message
 
 
 def watch_subscribe(ctx: Context, p: Params) -> WatchSpec:
@@ -126,7 +133,8 @@ def watch_subscribe(ctx: Context, p: Params) -> WatchSpec:
     debounce_ms = p.integer("debounce_ms", 500, minimum=0)
     buffer_limit = p.integer("buffer_limit", DEFAULT_BUFFER_LIMIT, minimum=1,
                              maximum=MAX_BUFFER_LIMIT)
-    attachments = p.boolean("attachments") or p.boolean("convert_attachments")
+    convert = p.boolean("convert_attachments")
+    attachments = p.boolean("attachments") or convert
     reactions, updates = p.boolean("include_reactions"), p.boolean("include_updates")
     ctx.db.get()  # -32002 now, rather than a failing stream later
     watcher = Watcher(
@@ -134,7 +142,7 @@ def watch_subscribe(ctx: Context, p: Params) -> WatchSpec:
         reactions=reactions, updates=updates, debounce_s=min(debounce_ms, 3_600_000) / 1000,
         on_status=_log_status,
     )
-    return WatchSpec(watcher, attachments, buffer_limit)
+    return WatchSpec(watcher, attachments, buffer_limit, convert)
 
 
 def _log_status(status: str) -> None:

@@ -93,7 +93,9 @@ def _capability_features(bridge: dict[str, Any]) -> dict[str, int]:
 
 
 def _contacts_available() -> bool:
-    return False
+    from imsg.chatdb.contacts import contact_book
+
+    return contact_book().available(wait=False)  # never waits for the first load, as Swift
 
 
 def _pid() -> int:

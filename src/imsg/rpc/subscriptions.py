@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from imsg.rpc import protocol
 from imsg.rpc.errors import RpcError, to_rpc_error
-from imsg.rpc.methods import WatchSpec, rpc_message
+from imsg.rpc.methods import WatchSpec, with_attachments
 from imsg.rpc.transport import PeerGone, Sink
 
 log = logging.getLogger("imsg.rpc")
@@ -142,7 +142,8 @@ class Subscription:
         watcher = self.spec.watcher
         try:
             for event in watcher.events():
-                message = rpc_message(event.message, self.spec.attachments)
+                message = with_attachments(event.message, self.spec.attachments,
+                                           self.spec.convert)
                 frame = protocol.notification(
                     "message", {"subscription": self.id, "message": message})
                 # edits/unsends (message.event set) concern old rows: they do not move the cursor
