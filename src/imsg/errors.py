@@ -40,8 +40,16 @@ the exit code the CLI ends with, so the same failure reads the same everywhere::
     │                                                  socket path
     ├── ServiceError                  -32603  exit 22  the service manager refused, the service is
     │                                                  unreachable or went away
-    └── IndexUnavailable              -32603  exit 29  the search index cannot be built or read
-                                                       (searches then scan chat.db instead)
+    ├── IndexUnavailable              -32603  exit 29  the search index cannot be built or read
+    │                                                  (searches then scan chat.db instead)
+    ├── ConfigInvalid (InvalidInput)  -32602  exit 23  the gateway config has problems (each one
+    │                                                  named by its key path)
+    ├── PairingNotFound (InvalidInput) -32602 exit 24  no pending pairing request has that code
+    ├── StateError                    -32603  exit 25  the gateway's state database cannot be
+    │                                                  opened, read or written
+    └── ChildFailed                   -32603  exit 26  the gateway's `imsg rpc` child could not be
+                                                       started, died, timed out or answered an
+                                                       error (``code``, ``data``)
 
 **Delivery object** (``SendError.rpc_data``): ``{retry_safe, disposition, transport,
 operation, detail}``. ``disposition`` is ``not_started`` (nothing was dispatched: safe to
@@ -359,3 +367,43 @@ class IndexUnavailable(ImsgError):
         super().__init__(f"search index {path} unavailable: {detail}")
         self.path = path
         self.detail = detail
+
+
+class ConfigInvalid(InvalidInput):
+    """``imsg gateway``: the configuration file has problems. The message lists each one as
+    ``key.path: what is wrong``; ``problems`` keeps the structured list (notes included)."""
+
+    exit_code = 23
+
+    def __init__(self, lines: list[str], problems: tuple[Any, ...] = ()) -> None:
+        count = len(lines)
+        head = "invalid gateway configuration" + (f" ({count} problems)" if count > 1 else "")
+        super().__init__(head + ":\n  " + "\n  ".join(lines) if lines else head)
+        self.lines = lines
+        self.problems = problems
+
+
+class PairingNotFound(InvalidInput):
+    exit_code = 24
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"No pending pairing request found for code: {code}")
+        self.code = code
+
+
+class StateError(ImsgError):
+    """The gateway's state database (pairing, cursors, journal) cannot be used."""
+
+    exit_code = 25
+
+
+class ChildFailed(ImsgError):
+    """The gateway's ``imsg rpc`` child failed: it could not start, exited, stopped answering,
+    or answered a JSON-RPC error (``code`` and ``data`` as it sent them; None otherwise)."""
+
+    exit_code = 26
+
+    def __init__(self, message: str, *, code: int | None = None, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.data = data
