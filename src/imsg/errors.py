@@ -358,8 +358,7 @@ class ServiceError(ImsgError):
 
 class IndexUnavailable(ImsgError):
     """The search index beside chat.db cannot be created, opened or updated: no FTS5 trigram
-    tokenizer in this SQLite, an unwritable cache directory, a damaged index file, ROWIDs past
-    2**30. Searching never fails for this (it scans chat.db instead); ``imsg index`` reports it."""
+    tokenizer in this SQLite, an unwritable cache directory, a damaged index file. Searching never fails for this (it scans chat.db instead); ``imsg index`` reports it."""
 
     exit_code = 29
 
