@@ -1,100 +1,332 @@
-"""``imsg service``: the launchd agent and the systemd unit, written under a temporary home
-and loaded through a recording runner: no test touches the real launchd or systemd."""
+"""``imsg service``: the macOS app bundle, its signing and launchd agent, the systemd unit, and
+the commands around them, all through fake tools on PATH (nothing real is touched)."""
 
 from __future__ import annotations
 
+import json
 import os
 import plistlib
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from imsg.service import ServiceError, install, plan, status, uninstall
+from imsg.errors import InvalidInput, ServiceError
+from imsg.service import Host, install, installed, kick, plan, read_record, restart, status
+from imsg.service.access import SETTINGS_URL, guide_access
+from imsg.service.core import ADHOC_WARNING, create_identity, uninstall_steps
+from imsg.service.logs import follow, tail
+from imsg.service.steps import describe, execute
+from tests.service.fakes import StatusServer, Tools, status_reply, status_server
+
+PYTHON = "/opt/py/bin/python3"
+IDENTITY_LIST = ('  1) 0123456789ABCDEF0123456789ABCDEF01234567 "imsg Local Signing"\n'
+                 "     1 valid identities found\n")
+SIGNED = ("Executable={exe}\nIdentifier=com.imsg.rpc\nFormat=app bundle with Mach-O thin "
+          "(arm64)\nCodeDirectory v=20500 size=600 flags=0x10000(runtime) hashes=9+7 "
+          "location=embedded\nCDHash={cdhash}\nAuthority=imsg Local Signing\n"
+          "TeamIdentifier=not set\n")
+ADHOC = ("Executable={exe}\nIdentifier=com.imsg.rpc\nCodeDirectory v=20400 size=600 "
+         "flags=0x20002(adhoc,linker-signed) hashes=9+7 location=embedded\nCDHash={cdhash}\n"
+         "Signature=adhoc\nTeamIdentifier=not set\n")
+REQUIREMENT = ('Executable={exe}\ndesignated => identifier "com.imsg.rpc" and certificate '
+               'root = H"{leaf}"\n')
 
 
-class Recorder:
-    def __init__(self, answers: dict[str, tuple[int, str]] | None = None) -> None:
-        self.calls: list[list[str]] = []
-        self.answers = answers or {}
-
-    def __call__(self, argv: Sequence[str]) -> tuple[int, str]:
-        self.calls.append(list(argv))
-        for word, answer in self.answers.items():
-            if word in argv:
-                return answer
-        return 0, ""
+def mac(tmp_path: Path, **env: str) -> Host:
+    return Host("darwin", str(tmp_path / "home"), 501, env, PYTHON)
 
 
-def test_launchd_plan_runs_the_socket_server_with_logs(tmp_path: Path) -> None:
-    p = plan(str(tmp_path / "s.sock"), str(tmp_path / "chat.db"), platform="darwin",
-             home=str(tmp_path), uid=501, executable="/opt/py/bin/python3")
-    assert p.unit_path == str(tmp_path / "Library/LaunchAgents/com.imsg.rpc.plist")
-    agent = plistlib.loads(p.unit_text.encode())
-    assert agent["ProgramArguments"] == [
-        "/opt/py/bin/python3", "-m", "imsg", "rpc", "--socket", str(tmp_path / "s.sock"),
-        "--db", str(tmp_path / "chat.db")]
-    assert agent["RunAtLoad"] and agent["KeepAlive"]
-    assert agent["StandardErrorPath"] == p.log_path == str(tmp_path / "Library/Logs/imsg/rpc.log")
-    assert p.install_commands[-1] == ["launchctl", "bootstrap", "gui/501", p.unit_path]
+def linux(tmp_path: Path, **env: str) -> Host:
+    return Host("linux", str(tmp_path / "home"), 1000, env, "/usr/bin/python3")
 
 
-def test_systemd_plan_quotes_and_honours_xdg(tmp_path: Path) -> None:
-    env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg"), "XDG_STATE_HOME": str(tmp_path / "st")}
-    p = plan(str(tmp_path / "my dir/s.sock"), platform="linux", home=str(tmp_path), env=env,
-             executable="/usr/bin/python3")
+def with_clang(tools: Tools, exe: str, *, adhoc: bool = True, cdhash: str = "aa11") -> None:
+    tools.answer("xcode-select", "/Library/Developer/CommandLineTools\n")
+    tools.answer("clang", create="file", when=("-o",))
+    signature = (ADHOC if adhoc else SIGNED).format(exe=exe, cdhash=cdhash)
+    tools.answer("codesign", stderr=signature, when=("-dv",))
+    tools.answer("codesign", REQUIREMENT.format(exe=exe, leaf="ab12"), when=("-r-",))
+
+
+def test_macos_install_builds_a_bundle_that_holds_full_disk_access(tmp_path: Path,
+                                                                   tools: Tools) -> None:
+    host = mac(tmp_path)
+    sock, db = str(tmp_path / "run" / "rpc.sock"), str(tmp_path / "chat.db")
+    exe = f"{host.home}/Applications/imsg-rpc.app/Contents/MacOS/imsg-rpc"
+    with_clang(tools, exe)
+    p = plan(host, sock, db)
+    assert p.notes == [ADHOC_WARNING]
+    install(p)
+    command = [PYTHON, "-m", "imsg", "rpc", "--socket", sock, "--log-file",
+               f"{host.home}/Library/Logs/imsg/rpc.log", "--exit-with-parent", "--db", db]
+    agent = plistlib.loads(Path(p.unit_path).read_bytes())
+    assert agent["ProgramArguments"] == [exe]  # launchd runs the bundle, never python
+    assert agent["KeepAlive"] and agent["RunAtLoad"]
+    assert agent["StandardErrorPath"] == f"{host.home}/Library/Logs/imsg/rpc.log"
+    info = plistlib.loads(Path(host.bundle_path, "Contents", "Info.plist").read_bytes())
+    assert info["CFBundleIdentifier"] == "com.imsg.rpc" and info["CFBundleExecutable"] == \
+        "imsg-rpc" and info["LSUIElement"] is True
+    source = Path(host.state_dir, "launcher.c").read_text()
+    assert all(f'"{arg}"' in source for arg in command) and "posix_spawn" in source
+    assert Path(exe).read_text().startswith("fake binary built from")
+    assert not Path(host.bundle_path + ".new").exists()
+    assert tools.calls("clang")[-1][1:] == [
+        "-Os", "-Wall", "-Werror", "-o", f"{host.bundle_path}.new/Contents/MacOS/imsg-rpc",
+        f"{host.state_dir}/launcher.c"]
+    assert ["codesign", "--force", "--sign", "-", "--identifier", "com.imsg.rpc", "--options",
+            "runtime", "--timestamp=none", host.bundle_path + ".new"] in tools.calls()
+    assert tools.calls("launchctl") == [
+        ["launchctl", "bootout", "gui/501/com.imsg.rpc"],
+        ["launchctl", "enable", "gui/501/com.imsg.rpc"],
+        ["launchctl", "bootstrap", "gui/501", p.unit_path]]
+    record = read_record(host)
+    assert record is not None and record.command == command and record.program == [exe]
+    assert record.signature is not None and record.signature["adhoc"] is True
+    assert record.signature["cdhash"] == "aa11"
+
+    tools.forget_calls()
+    again = plan(host, sock, db)  # nothing changed: the bundle (and its grant) is kept
+    assert any("up to date" in note for note in again.notes)
+    install(again)
+    assert not any("-o" in c or "--force" in c for c in tools.calls())
+
+
+def test_a_signing_identity_is_required_and_used(tmp_path: Path, tools: Tools) -> None:
+    host = mac(tmp_path)
+    with pytest.raises(ServiceError, match="identity create"):
+        plan(host, str(tmp_path / "s.sock"), sign_identity="imsg Local Signing")
+    tools.answer("security", IDENTITY_LIST, when=("find-identity",))
+    with_clang(tools, "x", adhoc=False)
+    p = plan(host, str(tmp_path / "s.sock"), sign_identity="imsg Local Signing")
+    assert p.notes == []
+    install(p)
+    sign = next(call for call in tools.calls("codesign") if "--force" in call)
+    assert sign[sign.index("--sign") + 1] == "imsg Local Signing"
+    record = read_record(host)
+    assert record is not None and record.identity == "imsg Local Signing"
+    assert record.signature is not None and record.signature["authority"] == \
+        "imsg Local Signing" and "certificate root" in record.signature["requirement"]
+
+
+def test_without_command_line_tools_an_applet_is_built(tmp_path: Path, tools: Tools) -> None:
+    host = mac(tmp_path)
+    tools.answer("xcode-select", stderr="xcode-select: error: no developer tools", exit=2)
+    tools.answer("osacompile", create="applet", when=("-o",))
+    p = plan(host, str(tmp_path / "s.sock"))
+    install(p)
+    assert tools.calls("clang") == []
+    applet = f"{host.bundle_path}/Contents/MacOS/applet"
+    assert plistlib.loads(Path(p.unit_path).read_bytes())["ProgramArguments"] == [applet]
+    info = plistlib.loads(Path(host.bundle_path, "Contents", "Info.plist").read_bytes())
+    assert info["CFBundleIdentifier"] == "com.imsg.rpc" and info["LSUIElement"] is True
+    script = Path(host.state_dir, "launcher.applescript").read_text()
+    assert script.startswith("-- imsg-rpc") and "do shell script \"exec " in script
+    assert "--exit-with-parent" in script and "rpc.log" in script
+
+
+def test_dry_run_prints_every_file_and_command(tmp_path: Path, tools: Tools) -> None:
+    host = mac(tmp_path)
+    with_clang(tools, "x")
+    lines = describe(plan(host, str(tmp_path / "s.sock")).steps)
+    text = "\n".join(lines)
+    for expected in ("# write " + host.state_dir + "/launcher.c", "#include <spawn.h>",
+                     "Contents/Info.plist", "$ clang -Os", "$ codesign --force --sign -",
+                     f"# replace {host.bundle_path} with {host.bundle_path}.new",
+                     "com.imsg.rpc.plist", "<key>ProgramArguments</key>",
+                     "$ launchctl bootstrap gui/501"):
+        assert expected in text, expected
+    assert not Path(host.home).exists() or not any(Path(host.home).rglob("*.plist"))
+
+
+def test_systemd_unit_quotes_and_refuses_control_characters(tmp_path: Path) -> None:
+    host = linux(tmp_path, XDG_STATE_HOME=str(tmp_path / "my state %h"),
+                 XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    p = plan(host, str(tmp_path / "my dir" / "s$x.sock"))
+    lines = p.unit_text.splitlines()
+    log = f"{tmp_path}/my state %%h/imsg/rpc.log"
+    assert f'ExecStart=/usr/bin/python3 -m imsg rpc --socket "{tmp_path}/my dir/s$$x.sock" ' \
+        f'--log-file "{log}"' in lines
+    # append: takes the rest of the line literally: quotes would become part of the name
+    assert f"StandardOutput=append:{log}" in lines and f"StandardError=append:{log}" in lines
     assert p.unit_path == str(tmp_path / "cfg/systemd/user/imsg.service")
-    assert f'ExecStart=/usr/bin/python3 -m imsg rpc --socket "{tmp_path}/my dir/s.sock"' in \
-        p.unit_text.splitlines()
-    assert f"StandardError=append:{tmp_path}/st/imsg/rpc.log" in p.unit_text
-    assert ["systemctl", "--user", "enable", "imsg.service"] in p.install_commands
+    for bad in ("\nExecStartPre=/bin/sh -c evil", "\r", "\x1b[2J", "\u2028", "\udcff"):
+        with pytest.raises(InvalidInput, match="control character"):
+            plan(host, str(tmp_path / f"a{bad}.sock"))
+    with pytest.raises(InvalidInput, match="XDG_STATE_HOME"):
+        plan(linux(tmp_path, XDG_STATE_HOME="/tmp/x\nExecStartPre=/bin/evil"))
+    with pytest.raises(InvalidInput, match="--db"):
+        plan(host, str(tmp_path / "s.sock"), "/tmp/chat\n.db")
+    with pytest.raises(InvalidInput, match="too long"):
+        plan(host, "/tmp/" + "x" * 120)
 
 
-def test_default_socket_path_is_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                         ) -> None:
-    monkeypatch.setenv("IMSG_SOCKET", "~/s.sock")
-    p = plan(platform="linux", home=str(tmp_path), env={})
-    assert p.socket_path == os.path.expanduser("~/s.sock") and os.path.isabs(p.socket_path)
+def test_linux_install_status_restart_kick_uninstall(tmp_path: Path, tools: Tools) -> None:
+    host = linux(tmp_path)
+    sock = str(tmp_path / "s.sock")
+    install(plan(host, sock))
+    assert tools.calls("systemctl") == [["systemctl", "--user", "daemon-reload"],
+                                        ["systemctl", "--user", "enable", "imsg.service"],
+                                        ["systemctl", "--user", "restart", "imsg.service"]]
+    assert installed(host)
+    tools.answer("systemctl", "LoadState=loaded\nActiveState=active\nSubState=running\n"
+                 "MainPID=4242\nNRestarts=0\nExecMainStatus=0\n", when=("show",))
+    info = status(host)
+    assert info["running"] and info["state"]["pid"] == 4242 and info["socket"] == "missing"
+    assert info["socket_path"] == sock
+    assert restart(host) == "systemctl --user restart imsg.service"
+    assert kick(str(tmp_path / "other.sock"), host) is None  # not the installed service's
+    assert kick(sock, host) == "Restarted the service (`systemctl --user restart imsg.service`)"
+    tools.answer("systemctl", stderr="Failed to connect to bus", exit=1, when=("restart",))
+    with pytest.raises(ServiceError, match="Failed to connect to bus"):
+        restart(host)
+    assert "Tried to restart" in (kick(sock, host) or "")
+    execute(uninstall_steps(host))
+    assert not installed(host) and read_record(host) is None
+    with pytest.raises(ServiceError, match="not installed"):
+        restart(host)
+    assert kick(sock, host) is None
+
+
+def test_a_refusing_manager_is_reported(tmp_path: Path, tools: Tools) -> None:
+    tools.answer("systemctl", stderr="Failed to connect to bus", exit=1, when=("enable",))
+    with pytest.raises(ServiceError, match=r"enable imsg\.service` failed .*bus"):
+        install(plan(linux(tmp_path), str(tmp_path / "s.sock")))
+
+
+def test_launchctl_print_is_read(tmp_path: Path, tools: Tools) -> None:
+    host = mac(tmp_path)
+    with_clang(tools, "x")
+    install(plan(host, str(tmp_path / "s.sock")))
+    tools.answer("launchctl", "gui/501/com.imsg.rpc = {\n\tactive count = 1\n\tstate = "
+                 "waiting\n\tprogram = /x/imsg-rpc\n\truns = 7\n\tlast exit code = 21\n\t"
+                 "endpoints = {\n\t\tstate = active\n\t}\n}\n", when=("print",))
+    state = status(host)["state"]
+    assert state == {"manager": "launchd", "loaded": True, "running": False,
+                     "state": "waiting", "runs": 7, "last_exit": "21",
+                     "program": "/x/imsg-rpc", "detail": ""}
+    tools.answer("launchctl", stderr='Could not find service "com.imsg.rpc" in domain for '
+                 "user gui: 501", exit=113, when=("print",))
+    assert status(host)["state"]["loaded"] is False
+    assert restart(host) == "launchctl kickstart -k gui/501/com.imsg.rpc"
+
+
+def test_identity_create_uses_openssl_and_security(tmp_path: Path, tools: Tools) -> None:
+    host = mac(tmp_path)
+    tools.answer("security", "     0 valid identities found\n", when=("find-identity",))
+    with pytest.raises(ServiceError, match="No valid"):
+        create_identity(host, "imsg Local Signing")
+    calls = tools.calls()
+    assert [c[:2] for c in calls if c[0] != "security" or c[1] != "find-identity"] == [
+        ["openssl", "req"], ["openssl", "pkcs12"], ["security", "import"],
+        ["security", "add-trusted-cert"]]
+    pkcs12 = next(c for c in calls if c[:2] == ["openssl", "pkcs12"])
+    assert "PBE-SHA1-3DES" in pkcs12 and "imsg Local Signing" in pkcs12
+    trust = next(c for c in calls if c[1] == "add-trusted-cert")
+    assert trust[trust.index("-p") + 1] == "codeSign"
+    assert not Path(host.state_dir, "signing").exists()  # the private key never stays
+    tools.answer("security", IDENTITY_LIST, when=("find-identity",))
+    with pytest.raises(ServiceError, match="exists already"):
+        create_identity(host, "imsg Local Signing")
+    with pytest.raises(InvalidInput, match="--name"):
+        create_identity(host, 'x"; rm -rf ~')
+
+
+def test_after_install_the_settings_pane_opens_and_access_is_awaited(tmp_path: Path,
+                                                                     tools: Tools) -> None:
+    said: list[str] = []
+    path = tmp_path / "s.sock"
+    with status_server(path, [status_reply(False), status_reply(False), status_reply(True)]):
+        assert guide_access("/Users/me/Applications/imsg-rpc.app", str(path), 30,
+                            say=said.append, every_s=0.01) is True
+    assert tools.calls("open") == [["open", SETTINGS_URL]]
+    assert "add /Users/me/Applications/imsg-rpc.app" in said[0]
+    assert said[-1].startswith("Full Disk Access arrived")
+    said.clear()
+    with status_server(tmp_path / "t.sock", [status_reply(False)]):
+        assert guide_access("/A.app", str(tmp_path / "t.sock"), 0.05, open_pane=False,
+                            say=said.append, every_s=0.01) is False
+    assert any(SETTINGS_URL in line for line in said) and "No access yet" in said[-1]
+
+
+def test_access_reads_both_status_shapes(tmp_path: Path) -> None:
+    from imsg.service.access import ask_service, database_access
+
+    assert database_access({"result": {"db_path": "/x/chat.db"}}).ready is True
+    assert database_access({"error": {"code": -32603, "data": "no FDA"}}).ready is False
+    assert database_access("nonsense").ready is None
+    assert ask_service(str(tmp_path / "none.sock")).ready is None
+    with status_server(tmp_path / "s.sock", [status_reply(True)]) as server:
+        access = ask_service(str(tmp_path / "s.sock"))
+        assert isinstance(server, StatusServer) and access.ready is True
+        assert json.loads(server.requests[0])["method"] == "status"
+
+
+def test_logs_tail_and_follow_through_rotation(tmp_path: Path) -> None:
+    import threading
+
+    log = tmp_path / "rpc.log"
+    (tmp_path / "rpc.log.1").write_text("".join(f"old {i}\n" for i in range(5)))
+    log.write_text("new 0\nnew 1\n")
+    assert tail(str(log), 3) == ["old 4", "new 0", "new 1"]
+    assert tail(str(tmp_path / "none.log")) == []
+    stop = threading.Event()
+    seen: list[str] = []
+
+    def reader() -> None:
+        for line in follow(str(log), stop, poll_s=0.01, from_end=False):
+            seen.append(line)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        _wait(lambda: seen == ["new 0", "new 1"])
+        with log.open("a") as fh:
+            fh.write("appended\npart")
+        _wait(lambda: seen[2:] == ["appended"])
+        os.replace(log, tmp_path / "rpc.log.1")  # rotation: the service starts a new file
+        log.write_text("rotated\n")
+        _wait(lambda: seen[2:] == ["appended", "rotated"])
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def _wait(condition: Callable[[], bool]) -> None:
+    import time
+
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 def test_unsupported_platform() -> None:
     with pytest.raises(ServiceError, match="launchd"):
-        plan(platform="win32")
-
-
-@pytest.mark.parametrize("platform", ["darwin", "linux"])
-def test_install_status_uninstall(tmp_path: Path, platform: str) -> None:
-    p = plan(str(tmp_path / "s.sock"), platform=platform, home=str(tmp_path), env={}, uid=501)
-    runner = Recorder({"bootout": (3, "not loaded")})  # launchd: unloading nothing fails
-    install(p, runner)
-    assert Path(p.unit_path).read_text() == p.unit_text
-    assert Path(p.log_path).parent.is_dir()
-    assert runner.calls == p.install_commands
-    running = "state = running" if platform == "darwin" else "active"
-    info = status(p, Recorder({p.status_command[-1]: (0, running)}))
-    assert info["installed"] and info["running"] and info["socket"] == "missing"
-    assert uninstall(p, Recorder()) is True and not os.path.exists(p.unit_path)
-    assert uninstall(p, Recorder()) is False
-    assert status(p, Recorder({p.status_command[-1]: (3, "inactive")}))["running"] is False
-
-
-def test_install_reports_a_refusal(tmp_path: Path) -> None:
-    p = plan(str(tmp_path / "s.sock"), platform="linux", home=str(tmp_path), env={})
-    with pytest.raises(ServiceError, match="enable"):
-        install(p, Recorder({"enable": (1, "Failed to connect to bus")}))
+        plan(Host("win32", "/home/x", 1))
 
 
 def test_cli_dry_runs_change_nothing(tmp_path: Path, isolated_home: Path) -> None:
     env = {**os.environ, "HOME": str(isolated_home)}
-    env.pop("XDG_CONFIG_HOME", None)
+    for key in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "IMSG_SOCKET"):
+        env.pop(key, None)
     run = subprocess.run(
         [sys.executable, "-m", "imsg", "service", "install", "--dry-run", "--socket",
          str(tmp_path / "s.sock")], capture_output=True, text=True, env=env, timeout=60)
     assert run.returncode == 0, run.stderr
-    assert "would write" in run.stdout and f"--socket {tmp_path}/s.sock" in run.stdout
+    assert "# write" in run.stdout and f"--socket {tmp_path}/s.sock" in run.stdout
+    assert "$ systemctl --user enable imsg.service" in run.stdout
     gone = subprocess.run([sys.executable, "-m", "imsg", "service", "uninstall", "--dry-run"],
                           capture_output=True, text=True, env=env, timeout=60)
-    assert gone.returncode == 0 and "would remove" in gone.stdout
+    assert gone.returncode == 0 and "# remove" in gone.stdout
+    ident = subprocess.run([sys.executable, "-m", "imsg", "service", "identity", "create",
+                            "--dry-run"], capture_output=True, text=True, env=env, timeout=60)
+    assert ident.returncode == 0 and "$ openssl req -x509" in ident.stdout
+    assert "<one-time random password>" in ident.stdout
     assert list(isolated_home.iterdir()) == []
+    bad = subprocess.run([sys.executable, "-m", "imsg", "service", "install", "--dry-run",
+                          "--socket", "/tmp/a\nExecStartPre=/x"], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert bad.returncode == 2 and "control character" in bad.stderr
