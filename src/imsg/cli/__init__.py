@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "service": ("imsg.cli.serve:service", "Run `imsg rpc --socket` as a per-user service."),
     "doctor": ("imsg.cli.serve:doctor", "Check permissions, database and service; print fixes."),
     "sim": ("imsg.sim.cli:sim", "Simulate Messages: build a chat.db and write into it."),
+    "gateway": ("imsg.cli.gateway:gateway", "Run iMessage as a chat channel for an agent or bot."),
+    "pairing": ("imsg.cli.gateway:pairing", "List, approve or deny gateway pairing requests."),
 }
 
 RUNTIME_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
