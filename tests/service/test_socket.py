@@ -167,10 +167,40 @@ def test_unlinked_socket_is_recreated(server: Server) -> None:
     os.unlink(server.path)
     wait_for(lambda: probe(str(server.path)) == "listening", "a new socket")
     after = Client(server.path)
-    assert after.call("status")["transport"] == "socket"
-    assert before.call("status")["transport"] == "socket"
+    assert after.call("status")["server"]["transport"] == "socket"
+    assert before.call("status")["server"]["transport"] == "socket"
     before.close()
     after.close()
+
+
+def test_a_path_replaced_by_a_file_is_recreated_once_the_file_goes(server: Server) -> None:
+    connected = Client(server.path)
+    replacement = server.path.with_name("tmp-file")
+    replacement.write_text("someone's file")
+    os.replace(replacement, server.path)  # the socket is gone, a regular file is there
+    deadline = time.monotonic() + 1.5  # three checks: the file is never touched
+    while time.monotonic() < deadline:
+        assert server.path.read_text() == "someone's file"
+        time.sleep(0.05)
+    assert server.proc.poll() is None
+    server.path.unlink()
+    wait_for(lambda: probe(str(server.path)) == "listening", "the socket again")
+    assert Client(server.path).call("status")["server"]["transport"] == "socket"
+    assert connected.call("status")["server"]["transport"] == "socket"
+    connected.close()
+
+
+def test_a_path_taken_over_by_another_socket_ends_the_server(tmp_path: Path, db: str) -> None:
+    path = tmp_path / "run" / "rpc.sock"
+    srv = Server(path, db, str(path)).wait_listening()
+    impostor = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    impostor.bind(str(path.with_name("impostor.sock")))
+    impostor.listen()
+    os.rename(path.with_name("impostor.sock"), path)  # clients now reach the impostor
+    code, out, err = srv.wait()  # the supervisor restarts a server that exits non-zero
+    impostor.close()
+    assert code == 21 and out == b"" and b"replaced by another socket" in err, err
+    assert b"Traceback" not in err
 
 
 def test_stale_socket_is_replaced(tmp_path: Path, db: str) -> None:
@@ -190,7 +220,7 @@ def test_stale_socket_is_replaced(tmp_path: Path, db: str) -> None:
 def test_a_live_socket_is_never_taken_over(server: Server, db: str) -> None:
     second = Server(server.path, db, str(server.path))
     code, out, err = second.wait()
-    assert code == 1 and out == b"" and b"already serving" in err
+    assert code == 21 and out == b"" and b"already serving" in err
     assert probe(str(server.path)) == "listening"
 
 
@@ -211,7 +241,7 @@ def test_default_path_is_in_the_runtime_dir(tmp_path: Path, db: str) -> None:
     assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
     bridge = Rpc("--connect", env=env)
     try:
-        assert bridge.call("status")["result"]["transport"] == "socket"
+        assert bridge.call("status")["result"]["server"]["transport"] == "socket"
         code, rest = bridge.finish()
         assert code == 0 and rest == []
     finally:
@@ -239,11 +269,40 @@ def test_connect_without_a_service_answers_with_the_fix(tmp_path: Path, db: str)
     bridge = Rpc("--connect", str(tmp_path / "none.sock"), env=sim_env(db))
     try:
         error = bridge.call("chats.list")["error"]
-        assert error["code"] == -32603 and "imsg service install" in error["data"]
+        assert error["code"] == -32603 and "imsg service install" in json.dumps(error["data"])
         code, rest = bridge.finish()
         assert code == 0 and rest == []
     finally:
         bridge.kill()
+
+
+def test_the_service_logs_to_a_capped_file(tmp_path: Path, db: str) -> None:
+    path, log = tmp_path / "run" / "rpc.sock", tmp_path / "logs" / "rpc.log"
+    srv = Server(path, db, str(path), "--log-file", str(log), "-v").wait_listening()
+    code, out, err = srv.stop()
+    assert code == 0 and out == b"" and err == b""
+    text = log.read_text()
+    assert f"listening on {path}" in text and "imsg rpc[" in text
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    script = (
+        "import logging, sys\n"
+        "from imsg.rpc.logsetup import CappedHandler, CappedLog\n"
+        f"capped = CappedLog({str(log)!r}, max_bytes=2000)\n"
+        "capped.open()\n"
+        "logging.getLogger().addHandler(CappedHandler(capped))\n"
+        "for i in range(500):\n"
+        "    logging.getLogger().warning('line %d %s', i, 'x' * 40)\n"
+        "print('stray output goes there too', flush=True)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=WAIT_S)
+    assert done.returncode == 0 and done.stdout == done.stderr == b""
+    assert log.stat().st_size <= 2100 and Path(f"{log}.1").stat().st_size <= 2100
+    assert "line 499" in log.read_text() and "stray output" in log.read_text()
+
+
+def test_log_file_and_exit_with_parent_go_with_socket() -> None:
+    run = subprocess.run([sys.executable, "-m", "imsg", "rpc", "--log-file", "/tmp/x.log"],
+                         capture_output=True, text=True, timeout=WAIT_S)
+    assert run.returncode == 2 and "--socket" in run.stderr and run.stdout == ""
 
 
 def test_socket_and_connect_together_is_a_usage_error(tmp_path: Path) -> None:
