@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -119,6 +120,22 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path,
         applescript.send_to_chat("g", text="hi", file="", timeout_s=0.3, what="chat 1")
     assert caught.value.disposition == "still_in_flight"
     assert all(gone(int(pid)) for pid in (tmp_path / "pids").read_text().split())
+
+
+def test_a_descendant_that_left_the_group_cannot_hold_the_send(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # It keeps osascript's pipes open from another session; killing the group cannot reach it.
+    monkeypatch.setattr(applescript, "REAP_S", 0.2)
+    fake_osascript(tmp_path, monkeypatch, f"{sys.executable} -c 'import os, time; os.setsid();"
+                   f" open(\"{tmp_path}/escaped\", \"w\").write(str(os.getpid()));"
+                   " time.sleep(30)' &\nexec sleep 30")
+    try:
+        with pytest.raises(SendTimeout) as caught:
+            applescript.send_to_chat("g", text="hi", file="", timeout_s=0.5, what="chat 1")
+        assert caught.value.disposition == "still_in_flight"
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int((tmp_path / "escaped").read_text()), signal.SIGKILL)
 
 
 @pytest.mark.parametrize(("body", "disposition", "error", "message"), [

@@ -52,6 +52,7 @@ from imsg.send import children
 DEFAULT_OSASCRIPT = "/usr/bin/osascript"
 RESULT_TAG = "IMSG_RESULT"
 NO_RESULT = "osascript exited without the structured delivery result"
+REAP_S = 5.0
 
 # Shared tail of both scripts: report the phase of a failure, re-raise it, or report success.
 _REPORT = """\
@@ -224,20 +225,15 @@ def _run(script: str, argv: list[str], *, timeout_s: float, what: str,
         raise MessagesUnavailable(
             f"Cannot run {binary}: {exc.strerror}. Sending needs macOS's osascript "
             "(IMSG_OSASCRIPT names another one)", operation=operation) from None
+    timed_out = False
     try:
-        try:
-            out, err = child.process.communicate(script.encode("utf-8"), timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            child.kill_group()
-            child.process.communicate()
-            raise SendTimeout(
-                f"Messages did not answer within {timeout_s:g}s ({what}); osascript was "
-                "stopped, but Messages may still send it: check the chat before retrying",
-                disposition="still_in_flight", operation=operation) from None
-        except BaseException:
-            child.kill_group()
-            child.process.communicate()
-            raise
+        out, err = child.process.communicate(script.encode("utf-8"), timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        out, err = _reap(child)
+    except BaseException:
+        _reap(child)
+        raise
     finally:
         children.release(child)
     status = child.process.returncode
@@ -246,6 +242,11 @@ def _run(script: str, argv: list[str], *, timeout_s: float, what: str,
             f"{child.stop_reason}: osascript was stopped while Messages was handling the "
             f"{operation} to {what}; the outcome is unknown: check the chat before sending "
             "again", disposition="still_in_flight", operation=operation)
+    if timed_out:
+        raise SendTimeout(
+            f"Messages did not answer within {timeout_s:g}s ({what}); osascript was stopped, "
+            "but Messages may still send it: check the chat before retrying",
+            disposition="still_in_flight", operation=operation)
     if status < 0:
         raise SendError(
             f"osascript was killed by {_signal_name(-status)} while Messages was handling the "
@@ -261,6 +262,17 @@ def _run(script: str, argv: list[str], *, timeout_s: float, what: str,
     disposition = result.disposition if result and not result.ok else None
     raise classify_failure(stderr, what, disposition=disposition or "may_have_completed",
                            operation=operation)
+
+
+def _reap(child: children.Child) -> tuple[bytes, bytes]:
+    """Kill the child's process group and collect it. A descendant that left the group and
+    keeps the pipes open cannot hold us: after ``REAP_S`` only the child itself is waited for."""
+    child.kill_group()
+    try:
+        return child.process.communicate(timeout=REAP_S)
+    except subprocess.TimeoutExpired:
+        child.process.wait()
+        return b"", b""
 
 
 def _signal_name(number: int) -> str:
