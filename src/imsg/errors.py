@@ -12,7 +12,9 @@ the exit code the CLI ends with, so the same failure reads the same everywhere::
     │   │   └── AmbiguousContact      -32602  exit 2   several contacts have that name (the
     │   │                                              message lists them with their handles)
     │   ├── ChatNotFound              -32602  exit 3   no chat with that id / identifier / guid
-    │   └── AttachmentError           -32602  exit 15  file missing, unreadable or too large
+    │   ├── AttachmentError           -32602  exit 15  file missing, unreadable or too large
+    │   └── UnsupportedByDatabase     -32602  exit 30  this chat.db lacks the column a request
+    │                                                  needs (read state, Send Later)
     ├── DatabaseError                 -32603  exit 8   SQLite failed while reading
     │   ├── DatabaseUnavailable       -32002           the database cannot be opened (data:
     │   │   │                                          {path, detail, retryable, reason})
@@ -147,6 +149,17 @@ class ChatNotFound(InvalidInput):
 
 class AttachmentError(InvalidInput):
     exit_code = 15
+
+
+class UnsupportedByDatabase(InvalidInput):
+    """The request needs a column this chat.db does not have. ``feature`` names what:
+    ``unread`` (``message.is_read``) or ``scheduled`` (``schedule_type``/``schedule_state``)."""
+
+    exit_code = 30
+
+    def __init__(self, feature: str, message: str) -> None:
+        super().__init__(message)
+        self.feature = feature
 
 
 class DatabaseError(ImsgError):

@@ -30,6 +30,8 @@ MESSAGE_KEYS = [
     "chat_name",
     "participants",
     "is_group",
+    "is_read",
+    "date_read",
     "service",
 ]
 T0 = 1_780_000_000.0  # 2026-05-28
@@ -64,12 +66,15 @@ def test_chats_newest_activity_first_with_swift_keys(sim: SimDB, reader: ChatDB)
         "account_id",
         "account_login",
         "last_addressed_handle",
+        "unread_count",
     ]
     assert data["name"] == data["display_name"] == "Trip"
     assert data["is_group"] is True
     assert data["participants"] == sorted([ALICE, BOB])
     assert data["last_message_at"] == "2026-05-28T20:26:50.000Z"
-    assert wire(chats[0])["name"] == ALICE  # unnamed chat: '' display_name falls back
+    unnamed = wire(chats[0])
+    assert unnamed["name"] == ALICE  # a stored '' title: name falls back, display_name keeps it
+    assert unnamed["display_name"] == ""
     assert reader.chats(limit=1)[0].id == old
 
 
@@ -298,7 +303,8 @@ def test_group_events_and_link_previews_are_not_empty_messages(sim: SimDB, reade
     preview, renamed, added = reader.history(group)
     assert added.group_event is not None and added.group_event.type == "added"
     assert added.group_event.handle == CAROL
-    assert added.text == f"{BOB} added {CAROL} to the conversation."
+    assert added.text == ""  # not something anyone typed
+    assert added.group_event.description == f"{BOB} added {CAROL} to the conversation."
     assert renamed.group_event is not None and renamed.group_event.title == "Cabin"
     assert preview.url_preview is not None
     assert (preview.url_preview.url, preview.url_preview.title) == (

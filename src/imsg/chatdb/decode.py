@@ -25,7 +25,6 @@ REACTION_EMOJI = {
     "emphasis": "‼️",
     "question": "❓",
 }
-URL_BALLOON = "com.apple.messages.URLBalloonProvider"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +35,12 @@ class Tapback:
     emoji: str | None
 
 
-def row_text(text: str | None, body: bytes | None) -> str:
-    """``message.text``, else the decoded ``attributedBody``, else ``""``."""
-    if text:
+def row_text(text: object, body: object) -> str:
+    """``message.text``, else the decoded ``attributedBody``, else ``""`` (also for values of
+    the wrong type, as a corrupt row may hold)."""
+    if text and isinstance(text, str):
         return text
-    return body_text(body) or "" if body else ""
+    return body_text(body) or "" if body and isinstance(body, bytes) else ""
 
 
 def is_reaction_type(value: int | None) -> bool:
@@ -213,6 +213,12 @@ def group_event(
         handle=other or None if item_type == 1 else None,
         title=title if item_type == 2 else None,
     )
+
+
+def with_description(event: GroupEvent, actor: str) -> GroupEvent:
+    """``event`` with ``description``: the sentence Messages shows for it."""
+    return GroupEvent(type=event.type, handle=event.handle, title=event.title,
+                      description=describe_group_event(event, actor))
 
 
 def describe_group_event(event: GroupEvent, actor: str) -> str:

@@ -174,6 +174,82 @@ class Message(_Wire, kw_only=True):
     event: str | None = None  # watch update events only: "edited" | "retracted"
 
 
+class StatsChat(_Wire, kw_only=True):
+    chat_id: int
+    identifier: str
+    name: str
+    service: str
+    message_count: int
+
+
+class StatsSender(_Wire, kw_only=True):
+    handle: str
+    message_count: int
+
+
+class StatsService(_Wire, kw_only=True):
+    service: str
+    message_count: int
+
+
+class StatsDate(_Wire, kw_only=True):
+    date: str  # YYYY-MM-DD in the report's time zone
+    message_count: int
+
+
+class MediaType(_Wire, kw_only=True):
+    uti: str
+    mime_type: str
+    attachment_count: int
+    total_bytes: int
+
+
+class MediaChat(_Wire, kw_only=True):
+    chat_id: int
+    identifier: str
+    name: str
+    attachment_count: int
+    total_bytes: int
+
+
+class MediaStats(_Wire, kw_only=True):
+    total_attachments: int
+    total_bytes: int
+    types: list[MediaType]
+    chats: list[MediaChat]
+
+
+class Stats(_Wire, kw_only=True):
+    """``imsg stats`` / RPC ``messages.stats``: logical messages (tapbacks left out, link
+    previews folded) by chat, sender, service and day."""
+
+    total_messages: int
+    sent_messages: int
+    received_messages: int
+    time_zone: str
+    chats: list[StatsChat]
+    senders: list[StatsSender]
+    services: list[StatsService]
+    dates: list[StatsDate]
+    media: MediaStats | None = None
+
+
+class ScheduledMessage(_Wire, kw_only=True):
+    """A Send Later message waiting in Messages (``imsg scheduled list``)."""
+
+    id: int
+    guid: str
+    chat_id: int
+    chat_identifier: str
+    chat_guid: str
+    chat_name: str
+    text: str
+    service: str
+    scheduled_at: str
+    schedule_type: int
+    schedule_state: int
+
+
 _encoder = msgspec.json.Encoder()
 
 

@@ -1,7 +1,10 @@
 """All SQL imsg runs against chat.db, built once per database from its probed schema.
 
-Optional columns are read only when present (``Schema.has``) and replaced by literals when not,
-so the same queries serve macOS 13 through 27. User values are always bound parameters.
+Every column but ``ROWID`` and the join keys of ``chat_message_join`` is optional: a column this
+database lacks (an older macOS, a newer one that renamed it) is replaced by a literal, and a
+missing optional table turns the query that needs it into ``None`` (the reader then returns no
+attachments, no participants…), so one renamed column never fails a whole command. User values
+are always bound parameters.
 """
 
 from __future__ import annotations
@@ -9,13 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from imsg.chatdb.connection import Schema
+from imsg.chatdb.previews import URL_BALLOON
 
-URL_BALLOON = "com.apple.messages.URLBalloonProvider"
-_NOT_A_REACTION = (
-    "(m.associated_message_type IS NULL OR m.associated_message_type NOT BETWEEN 2000 AND 3007)"
-)
+POLLS_BUNDLE = "com.apple.messages.Polls"
+_TABLES = {
+    "m": "message", "r": "message", "t": "message", "h": "handle", "c": "chat",
+    "a": "attachment", "j": "chat_message_join", "maj": "message_attachment_join",
+    "chj": "chat_handle_join",
+}
 
-# (name in the row, SQL expression, fallback literal when the column is absent)
+# (name in the row, column, fallback literal when the column is absent)
 _MESSAGE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("rowid", "m.ROWID", "0"),
     ("guid", "m.guid", "''"),
@@ -30,6 +36,8 @@ _MESSAGE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("assoc_type", "m.associated_message_type", "0"),
     ("assoc_emoji", "m.associated_message_emoji", "NULL"),
     ("thread_originator_guid", "m.thread_originator_guid", "NULL"),
+    ("thread_originator_part", "m.thread_originator_part", "NULL"),
+    ("reply_to_guid", "m.reply_to_guid", "NULL"),
     ("is_audio", "m.is_audio_message", "0"),
     ("balloon", "m.balloon_bundle_id", "NULL"),
     ("date_edited", "m.date_edited", "0"),
@@ -42,55 +50,102 @@ _MESSAGE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("has_attachments", "m.cache_has_attachments", "1"),
     ("part_count", "m.part_count", "NULL"),
     ("payload", "m.payload_data", "NULL"),
+    ("is_read", "m.is_read", "NULL"),
+    ("date_read", "m.date_read", "0"),
 )
 MESSAGE_FIELDS = tuple(name for name, _, _ in _MESSAGE_COLUMNS)
 FIELD = {name: i for i, name in enumerate(MESSAGE_FIELDS)}
 
+_CHAT_COLUMNS = (
+    ("c.chat_identifier", "NULL"), ("c.guid", "NULL"), ("c.display_name", "NULL"),
+    ("c.service_name", "NULL"), ("c.style", "NULL"), ("c.account_id", "NULL"),
+    ("c.account_login", "NULL"), ("c.last_addressed_handle", "NULL"),
+)
+_ATTACHMENT_COLUMNS = (
+    ("a.filename", "NULL"), ("a.transfer_name", "NULL"), ("a.uti", "NULL"),
+    ("a.mime_type", "NULL"), ("a.total_bytes", "0"), ("a.is_sticker", "0"),
+    ("a.user_info", "NULL"),
+)
 
-def _column(schema: Schema, expression: str, fallback: str) -> str:
-    table, _, column = expression.partition(".")
-    tables = {"m": "message", "h": "handle"}
-    if column == "ROWID" or schema.has(tables[table], column):
-        if column == "payload_data":  # only link previews need their (large) payload
-            return f"CASE WHEN m.balloon_bundle_id = '{URL_BALLOON}' THEN m.payload_data END"
-        if column == "other_handle":
-            return "(SELECT id FROM handle WHERE ROWID = m.other_handle AND m.other_handle != 0)"
-        return expression
-    return fallback
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
 
 
 @dataclass(frozen=True, slots=True)
 class Queries:
     """SQL text for one database's schema."""
 
+    schema: Schema
     message_select: str
-    not_a_reaction: str
-    order_by_join_date: bool
-    has_emoji_column: bool
-    has_tapbacks: bool
-    body_column: str
-    edit_columns: tuple[str, str]
 
     @classmethod
     def for_schema(cls, schema: Schema) -> Queries:
-        select = ", ".join(
-            _column(schema, expr, fallback) for _, expr, fallback in _MESSAGE_COLUMNS
-        )
-        return cls(
-            message_select=select,
-            not_a_reaction=_NOT_A_REACTION
-            if schema.has("message", "associated_message_type")
-            else "1",
-            order_by_join_date=schema.has("chat_message_join", "message_date"),
-            has_emoji_column=schema.has("message", "associated_message_emoji"),
-            has_tapbacks=schema.has("message", "associated_message_guid")
-            and schema.has("message", "associated_message_type"),
-            body_column="m.attributedBody" if schema.has("message", "attributedBody") else "NULL",
-            edit_columns=(
-                "date_edited" if schema.has("message", "date_edited") else "0",
-                "date_retracted" if schema.has("message", "date_retracted") else "0",
-            ),
-        )
+        probe = cls(schema, "")
+        select = ", ".join(probe._message_column(name, expr, fallback)
+                           for name, expr, fallback in _MESSAGE_COLUMNS)
+        return cls(schema, select)
+
+    # --- schema ------------------------------------------------------------------------------
+
+    def has(self, qualified: str) -> bool:
+        """``"m.is_read"`` → whether ``message.is_read`` exists (``ROWID`` always does)."""
+        alias, _, column = qualified.partition(".")
+        table = _TABLES[alias]
+        return self.schema.has_table(table) and (
+            column == "ROWID" or self.schema.has(table, column))
+
+    def col(self, qualified: str, fallback: str = "NULL") -> str:
+        return qualified if self.has(qualified) else fallback
+
+    def _message_column(self, name: str, expr: str, fallback: str) -> str:
+        if not self.has(expr):
+            return fallback
+        if name == "payload":  # only previews and polls need their (large) payload
+            return f"CASE WHEN {self._payload_wanted('m')} THEN m.payload_data END"
+        if name == "other_handle":
+            handle = self.col("h.id")
+            return (f"(SELECT {handle.replace('h.', 'oh.')} FROM handle oh"
+                    " WHERE oh.ROWID = m.other_handle AND m.other_handle != 0)")
+        return expr
+
+    def _payload_wanted(self, alias: str) -> str:
+        terms = []
+        if self.has("m.balloon_bundle_id"):
+            terms.append(f"{alias}.balloon_bundle_id IN ('{URL_BALLOON}', '{POLLS_BUNDLE}')"
+                         f" OR {alias}.balloon_bundle_id LIKE '%:{POLLS_BUNDLE}'")
+        if self.has("m.associated_message_type"):
+            terms.append(f"{alias}.associated_message_type = 4000")
+        return " OR ".join(terms) or "0"
+
+    @property
+    def has_tapbacks(self) -> bool:
+        return self.has("m.associated_message_guid") and self.has("m.associated_message_type")
+
+    @property
+    def has_read_state(self) -> bool:
+        return self.has("m.is_read")
+
+    def not_a_reaction(self, alias: str = "m") -> str:
+        if not self.has("m.associated_message_type"):
+            return "1"
+        column = f"{alias}.associated_message_type"
+        return f"({column} IS NULL OR {column} NOT BETWEEN 2000 AND 3007)"
+
+    def not_a_preview(self, alias: str) -> str:
+        if not self.has("m.balloon_bundle_id"):
+            return "1"
+        column = f"{alias}.balloon_bundle_id"
+        return f"({column} IS NULL OR {column} != '{URL_BALLOON}')"
+
+    @property
+    def _handle_join(self) -> str:
+        on = "h.ROWID = m.handle_id" if self.has("m.handle_id") and self.has("h.ROWID") else "0"
+        return f" LEFT JOIN handle h ON {on}"
+
+    @property
+    def order_by_join_date(self) -> bool:
+        return self.has("j.message_date")
 
     # --- chats -------------------------------------------------------------------------------
 
@@ -102,38 +157,84 @@ class Queries:
                 f" WHERE j.chat_id = {chat}.ROWID)"
             )
         return (
-            "(SELECT MAX(m.date) FROM chat_message_join j JOIN message m ON m.ROWID = j.message_id"
+            f"(SELECT MAX({self.col('m.date', '0')}) FROM chat_message_join j"
+            " JOIN message m ON m.ROWID = j.message_id"
             f" WHERE j.chat_id = {chat}.ROWID)"
         )
 
-    CHAT_COLUMNS = (
-        "c.ROWID, c.chat_identifier, c.guid, c.display_name, c.service_name, c.style,"
-        " c.account_id, c.account_login, c.last_addressed_handle"
-    )
+    @property
+    def chat_columns(self) -> str:
+        return "c.ROWID, " + ", ".join(self.col(c, f) for c, f in _CHAT_COLUMNS)
 
-    def recent_chats(self) -> str:
-        # Rank (ROWID, last) pairs only, then read the 20 winners' columns: sorting whole chat
+    def recent_chats(self, count: int | None = None) -> str:
+        """Chats by newest activity, ``LIMIT ?``; with ``count``, only those ROWIDs."""
+        # Rank (ROWID, last) pairs only, then read the winners' columns: sorting whole chat
         # rows (with their property blobs) costs more than the index seeks themselves.
+        where = f" WHERE ROWID IN ({_marks(count)})" if count else ""
         return (
-            f"SELECT {self.CHAT_COLUMNS}, t.last FROM (SELECT ROWID AS id,"
-            f" {self.last_activity('chat')} AS last FROM chat"
+            f"SELECT {self.chat_columns}, t.last FROM (SELECT ROWID AS id,"
+            f" {self.last_activity('chat')} AS last FROM chat{where}"
             " ORDER BY last DESC, id DESC LIMIT ?) t JOIN chat c ON c.ROWID = t.id"
             " WHERE t.last IS NOT NULL ORDER BY t.last DESC, t.id DESC"
         )
 
     def chat_by_id(self) -> str:
-        return f"SELECT {self.CHAT_COLUMNS}, {self.last_activity()} FROM chat c WHERE c.ROWID = ?"
+        return f"SELECT {self.chat_columns}, {self.last_activity()} FROM chat c WHERE c.ROWID = ?"
 
     def chats_by_ids(self, count: int) -> str:
-        marks = ",".join("?" * count)
-        return f"SELECT {self.CHAT_COLUMNS}, NULL FROM chat c WHERE c.ROWID IN ({marks})"
+        return f"SELECT {self.chat_columns}, NULL FROM chat c WHERE c.ROWID IN ({_marks(count)})"
 
-    @staticmethod
-    def participants(count: int) -> str:
-        marks = ",".join("?" * count)
+    def participants(self, count: int) -> str | None:
+        if not (self.has("chj.chat_id") and self.has("chj.handle_id") and self.has("h.id")):
+            return None
         return (
             "SELECT chj.chat_id, h.id FROM chat_handle_join chj JOIN handle h"
-            f" ON h.ROWID = chj.handle_id WHERE chj.chat_id IN ({marks})"
+            f" ON h.ROWID = chj.handle_id WHERE chj.chat_id IN ({_marks(count)})"
+        )
+
+    @property
+    def chat_by_guid(self) -> str | None:
+        return "SELECT ROWID FROM chat WHERE guid = ?" if self.has("c.guid") else None
+
+    @property
+    def chat_by_identifier(self) -> str | None:
+        # An identifier may name several chats (a number's iMessage and SMS chats): newest wins.
+        if not self.has("c.chat_identifier"):
+            return None
+        return (
+            "SELECT c.ROWID FROM chat c WHERE c.chat_identifier = ? ORDER BY"
+            " (SELECT MAX(j.message_id) FROM chat_message_join j WHERE j.chat_id = c.ROWID) DESC,"
+            " c.ROWID DESC LIMIT 1"
+        )
+
+    @property
+    def handle_services(self) -> str:
+        parts = []
+        if self.has("h.id") and self.has("h.service"):
+            parts.append("SELECT service FROM handle WHERE id = ?1 COLLATE NOCASE")
+        if self.has("c.chat_identifier") and self.has("c.service_name") and self.has("c.style"):
+            parts.append("SELECT service_name FROM chat WHERE chat_identifier = ?1"
+                         " COLLATE NOCASE AND style = 45")
+        return " UNION ".join(parts) or "SELECT NULL WHERE ?1 IS NULL AND 0"
+
+    # --- unread counts -----------------------------------------------------------------------
+
+    def unread_rows(self, count: int | None) -> str:
+        """(chat id, ROWID, is a link preview) of unread inbound rows that count: every row
+        but system events (``item_type`` ≠ 0); with ``count``, only those chats. Driven by
+        Apple's ``(is_read, is_from_me, item_type)`` index; the preview flag is read only for
+        the rows returned."""
+        where = ["m.is_read = 0", f"{self.col('m.is_from_me', '0')} = 0"]
+        if self.has("m.item_type"):
+            where.append("COALESCE(m.item_type, 0) = 0")
+        if count:
+            where.append(f"j.chat_id IN ({_marks(count)})")
+        preview = (f"m.balloon_bundle_id = '{URL_BALLOON}'"
+                   if self.has("m.balloon_bundle_id") else "0")
+        return (
+            f"SELECT j.chat_id, m.ROWID, {preview} FROM message m"
+            " JOIN chat_message_join j ON j.message_id = m.ROWID"
+            f" WHERE {' AND '.join(where)}"
         )
 
     # --- messages ----------------------------------------------------------------------------
@@ -144,144 +245,294 @@ class Queries:
         return (
             f"SELECT {self.message_select}, j.chat_id FROM message m"
             " LEFT JOIN chat_message_join j ON j.message_id = m.ROWID"
-            " LEFT JOIN handle h ON h.ROWID = m.handle_id"
+            f"{self._handle_join}"
         )
 
     def history(self, *, start: bool, end: bool, participants: int) -> str:
-        date = "j.message_date" if self.order_by_join_date else "m.date"
-        where = ["j.chat_id = ?", self.not_a_reaction]
+        """One chat's rows newest first, no LIMIT: the reader reads only as many as it needs."""
+        date = "j.message_date" if self.order_by_join_date else self.col("m.date", "0")
+        where = ["j.chat_id = ?", self.not_a_reaction()]
         if start:
             where.append(f"{date} >= ?")
         if end:
             where.append(f"{date} < ?")
         if participants:
-            marks = ",".join("?" * participants)
+            caller = self.col("m.destination_caller_id")
             where.append(
-                f"COALESCE(NULLIF(h.id, ''), m.destination_caller_id) COLLATE NOCASE IN ({marks})"
+                f"COALESCE(NULLIF({self.col('h.id')}, ''), {caller}) COLLATE NOCASE"
+                f" IN ({_marks(participants)})"
             )
         return (
             f"SELECT {self.message_select}, j.chat_id FROM chat_message_join j"
-            " JOIN message m ON m.ROWID = j.message_id"
-            " LEFT JOIN handle h ON h.ROWID = m.handle_id"
-            f" WHERE {' AND '.join(where)} ORDER BY {date} DESC, j.message_id DESC LIMIT ?"
+            f" JOIN message m ON m.ROWID = j.message_id{self._handle_join}"
+            f" WHERE {' AND '.join(where)} ORDER BY {date} DESC, j.message_id DESC"
         )
 
     def after_rowid(self, *, chat_filter: bool, reactions: bool) -> str:
         """Rows past a cursor in ROWID order; chat_id NULL when not joined yet."""
         where = ["m.ROWID > ?"]
         if not reactions:
-            where.append(self.not_a_reaction)
+            where.append(self.not_a_reaction())
         if chat_filter:
             # Unjoined rows must still come back (as NULL chat) so the watcher can hold them.
             where.append("(j.chat_id = ? OR j.chat_id IS NULL)")
-        return (
-            f"{self.any_message}"
-            f" WHERE {' AND '.join(where)} ORDER BY m.ROWID LIMIT ?"
-        )
+        return f"{self.any_message} WHERE {' AND '.join(where)} ORDER BY m.ROWID LIMIT ?"
 
     def by_rowids(self, count: int) -> str:
-        marks = ",".join("?" * count)
+        return f"{self.any_message} WHERE m.ROWID IN ({_marks(count)}) ORDER BY m.ROWID"
+
+    def in_chats(self, count: int) -> str:
+        """Rows by (chat id, ROWID) pairs (``count`` pairs), each with that chat."""
+        pairs = ",".join("(?, ?)" for _ in range(count))
         return (
-            f"{self.any_message}"
-            f" WHERE m.ROWID IN ({marks}) ORDER BY m.ROWID"
+            f"WITH p(chat, id) AS (VALUES {pairs}) SELECT {self.message_select}, j.chat_id"
+            " FROM p JOIN chat_message_join j ON j.chat_id = p.chat AND j.message_id = p.id"
+            f" JOIN message m ON m.ROWID = j.message_id{self._handle_join}"
+        )
+
+    def preceding_text_rows(self, count: int) -> str:
+        """For (chat id, ROWID) pairs: (chat id, ROWID, the closest earlier row of that chat
+        that is neither a tapback nor a link preview, or NULL). Walks the (chat_id, message_id)
+        key."""
+        pairs = ",".join("(?, ?)" for _ in range(count))
+        return (
+            f"WITH p(chat, id) AS (VALUES {pairs}) SELECT p.chat, p.id, (SELECT j.message_id"
+            " FROM chat_message_join j JOIN message t ON t.ROWID = j.message_id"
+            f" WHERE j.chat_id = p.chat AND j.message_id < p.id AND {self.not_a_reaction('t')}"
+            f" AND {self.not_a_preview('t')} ORDER BY j.message_id DESC LIMIT 1) FROM p"
         )
 
     def search(self, *, chat: bool, among: bool = False) -> str:
-        """``among``: only the ROWIDs of a JSON array bound after the chat id."""
-        where = [self.not_a_reaction, f"imsg_matches(m.text, {self.body_column})"]
+        """Matching rows newest first, no LIMIT (read lazily), each with its lowest chat (NULL
+        when unjoined) or the requested chat (bound first). ``among``: only the ROWIDs of a JSON
+        array bound next. Matching is ``imsg_matches(text, body, user_info)``."""
+        transcript = "NULL"
+        if (self.has("m.is_audio_message") and self.has("maj.message_id")
+                and self.has("a.user_info")):
+            transcript = (
+                "CASE WHEN m.is_audio_message THEN (SELECT a.user_info"
+                " FROM message_attachment_join maj JOIN attachment a ON a.ROWID = maj.attachment_id"
+                " WHERE maj.message_id = m.ROWID AND a.user_info IS NOT NULL ORDER BY a.ROWID"
+                " LIMIT 1) END"
+            )
+        where = [self.not_a_reaction()]
         if chat:
-            where.append("j.chat_id = ?")
+            where.append("EXISTS (SELECT 1 FROM chat_message_join jj"
+                         " WHERE jj.message_id = m.ROWID AND jj.chat_id = ?1)")
+            chat_id = "?1"
+        else:
+            chat_id = ("(SELECT MIN(jj.chat_id) FROM chat_message_join jj"
+                       " WHERE jj.message_id = m.ROWID)")
         if among:
-            where.append("m.ROWID IN (SELECT value FROM json_each(?))")
+            where.append(f"m.ROWID IN (SELECT value FROM json_each(?{2 if chat else 1}))")
+        text, body = self.col("m.text"), self.col("m.attributedBody")
+        where.append(f"imsg_matches({text}, {body}, {transcript})")
+        date = self.col("m.date", "0")
         return (
-            f"{self.any_message}"
-            f" WHERE {' AND '.join(where)} ORDER BY m.date DESC, m.ROWID DESC LIMIT ?"
-        )
-
-    @staticmethod
-    def attachments(count: int) -> str:
-        marks = ",".join("?" * count)
-        return (
-            "SELECT maj.message_id, a.filename, a.transfer_name, a.uti, a.mime_type,"
-            " a.total_bytes, a.is_sticker, a.user_info FROM message_attachment_join maj"
-            f" JOIN attachment a ON a.ROWID = maj.attachment_id WHERE maj.message_id IN ({marks})"
-            " ORDER BY maj.message_id, a.ROWID"
-        )
-
-    def reactions(self, count: int) -> str:
-        marks = ",".join("?" * count)
-        emoji = "r.associated_message_emoji" if self.has_emoji_column else "NULL"
-        return (
-            "SELECT r.ROWID, r.associated_message_guid, r.associated_message_type,"
-            f" {emoji}, r.text, r.attributedBody, h.id, r.destination_caller_id,"
-            " r.is_from_me, r.date FROM message r LEFT JOIN handle h ON h.ROWID = r.handle_id"
-            f" WHERE r.associated_message_guid IN ({marks})"
-            " AND r.associated_message_type BETWEEN 2000 AND 3007 ORDER BY r.date, r.ROWID"
-        )
-
-    @staticmethod
-    def parents(count: int) -> str:
-        marks = ",".join("?" * count)
-        return (
-            "SELECT m.guid, m.text, m.attributedBody, h.id, m.destination_caller_id"
-            " FROM message m LEFT JOIN handle h ON h.ROWID = m.handle_id"
-            f" WHERE m.guid IN ({marks})"
-        )
-
-    MAX_ROWID = "SELECT COALESCE(MAX(ROWID), 0) FROM message"
-    OLDEST_ROWID_SINCE = "SELECT MIN(ROWID) FROM message WHERE date >= ?"  # Apple's date index
-    CHAT_BY_GUID = "SELECT ROWID FROM chat WHERE guid = ?"
-    # An identifier may name several chats (a number's iMessage and SMS chats): newest wins.
-    CHAT_BY_IDENTIFIER = (
-        "SELECT c.ROWID FROM chat c WHERE c.chat_identifier = ? ORDER BY"
-        " (SELECT MAX(j.message_id) FROM chat_message_join j WHERE j.chat_id = c.ROWID) DESC,"
-        " c.ROWID DESC LIMIT 1"
-    )
-    HANDLE_SERVICES = (
-        "SELECT service FROM handle WHERE id = ? COLLATE NOCASE UNION"
-        " SELECT service_name FROM chat WHERE chat_identifier = ? COLLATE NOCASE AND style = 45"
-    )
-
-    @property
-    def edit_marks(self) -> str:
-        """(ROWID, date_edited, date_retracted) of rows in a ROWID range with either set."""
-        edited, retracted = self.edit_columns
-        return (
-            f"SELECT ROWID, {edited}, {retracted} FROM message WHERE ROWID > ? AND ROWID <= ?"
-            f" AND ({edited} != 0 OR {retracted} != 0)"
+            f"SELECT {self.message_select}, {chat_id} FROM message m{self._handle_join}"
+            f" WHERE {' AND '.join(where)} ORDER BY {date} DESC, m.ROWID DESC"
         )
 
     def search_texts(self, count: int | None = None) -> str:
         """ROWID, guid, date, date_edited, date_retracted, text, body, is a tapback, is audio:
         rows with ROWID > ? in order, LIMIT ?; or, with ``count``, those ROWIDs."""
-        edited, retracted = self.edit_columns
-        audio = "m.is_audio_message" if "m.is_audio_message" in self.message_select else "0"
         where = (
             "m.ROWID > ? ORDER BY m.ROWID LIMIT ?"
             if count is None
-            else f"m.ROWID IN ({','.join('?' * count)}) ORDER BY m.ROWID"
+            else f"m.ROWID IN ({_marks(count)}) ORDER BY m.ROWID"
         )
+        columns = ", ".join(self.col(c, f) for c, f in (
+            ("m.guid", "NULL"), ("m.date", "NULL"), ("m.date_edited", "0"),
+            ("m.date_retracted", "0"), ("m.text", "NULL"), ("m.attributedBody", "NULL")))
         return (
-            f"SELECT m.ROWID, m.guid, m.date, {edited}, {retracted}, m.text, {self.body_column},"
-            f" NOT {self.not_a_reaction}, {audio} FROM message m WHERE {where}"
+            f"SELECT m.ROWID, {columns}, NOT {self.not_a_reaction()},"
+            f" {self.col('m.is_audio_message', '0')} FROM message m WHERE {where}"
+        )
+
+    def attachments(self, count: int) -> str | None:
+        if not (self.has("maj.message_id") and self.has("maj.attachment_id")
+                and self.schema.has_table("attachment")):
+            return None
+        columns = ", ".join(self.col(c, f) for c, f in _ATTACHMENT_COLUMNS)
+        return (
+            f"SELECT maj.message_id, {columns} FROM message_attachment_join maj"
+            f" JOIN attachment a ON a.ROWID = maj.attachment_id"
+            f" WHERE maj.message_id IN ({_marks(count)}) ORDER BY maj.message_id, a.ROWID"
+        )
+
+    def reactions(self, count: int) -> str | None:
+        if not self.has_tapbacks:
+            return None
+        r = {c: self.col(f"m.{c}").replace("m.", "r.", 1)
+             for c in ("associated_message_emoji", "text", "attributedBody",
+                       "destination_caller_id")}
+        handle = "h.ROWID = r.handle_id" if self.has("m.handle_id") else "0"
+        return (
+            f"SELECT r.ROWID, r.associated_message_guid, r.associated_message_type,"
+            f" {r['associated_message_emoji']}, {r['text']}, {r['attributedBody']},"
+            f" {self.col('h.id')}, {r['destination_caller_id']},"
+            f" {self.col('m.is_from_me', '0').replace('m.', 'r.', 1)},"
+            f" {self.col('m.date', '0').replace('m.', 'r.', 1)}"
+            f" FROM message r LEFT JOIN handle h ON {handle}"
+            f" WHERE r.associated_message_guid IN ({_marks(count)})"
+            " AND r.associated_message_type BETWEEN 2000 AND 3007"
+            f" ORDER BY {self.col('m.date', '0').replace('m.', 'r.', 1)}, r.ROWID"
+        )
+
+    def parents(self, count: int) -> str | None:
+        if not self.has("m.guid"):
+            return None
+        columns = ", ".join(self.col(c) for c in ("m.text", "m.attributedBody", "h.id",
+                                                  "m.destination_caller_id"))
+        return (
+            f"SELECT m.guid, {columns} FROM message m{self._handle_join}"
+            f" WHERE m.guid IN ({_marks(count)})"
+        )
+
+    def poll_sources(self, guids: int, targets: int) -> str | None:
+        """Poll rows by guid (``guids`` parameters), then their "Add Choice" update rows by
+        associated guid (``targets`` parameters: the guids in every prefixed form): (guid,
+        associated guid, associated type, balloon, payload, summary, sender, ROWID), in ROWID
+        order."""
+        if not (self.has("m.guid") and self.has("m.payload_data")):
+            return None
+        related = f"m.guid IN ({_marks(guids)})"
+        if self.has_tapbacks:
+            related += (f" OR (m.associated_message_guid IN ({_marks(targets)})"
+                        " AND m.associated_message_type = 2)")
+        columns = ", ".join(self.col(c) for c in (
+            "m.associated_message_guid", "m.associated_message_type", "m.balloon_bundle_id",
+            "m.payload_data", "m.message_summary_info", "h.id"))
+        return (f"SELECT m.guid, {columns}, m.ROWID FROM message m{self._handle_join}"
+                f" WHERE {related} ORDER BY m.ROWID")
+
+    def poll_captions(self) -> str | None:
+        """The first plain rows of a chat after a poll row (chat id, poll ROWID, poll guid as
+        ``?1 ?2 ?3``) that answer it (``reply_to_guid`` = the poll): (text, body)."""
+        if not (self.has("m.reply_to_guid") and self.has("m.balloon_bundle_id")):
+            return None
+        return (
+            f"SELECT {self.col('t.text')}, {self.col('t.attributedBody')}"
+            " FROM (SELECT message_id FROM chat_message_join WHERE chat_id = ?1"
+            " AND message_id > ?2 ORDER BY message_id LIMIT 20) n"
+            " JOIN message t ON t.ROWID = n.message_id"
+            f" WHERE t.reply_to_guid = ?3 AND t.balloon_bundle_id IS NULL"
+            f" AND {self.not_a_reaction('t')} ORDER BY t.ROWID"
+        )
+
+    MAX_ROWID = "SELECT COALESCE(MAX(ROWID), 0) FROM message"
+
+    @property
+    def oldest_rowid_since(self) -> str:
+        """The lowest ROWID dated at or after ``?`` (Apple's date index)."""
+        return f"SELECT MIN(m.ROWID) FROM message m WHERE {self.col('m.date', '0')} >= ?"
+
+    @property
+    def newest_date(self) -> str:
+        """The newest numeric, non-zero ``date`` (to tell seconds from nanoseconds)."""
+        date = self.col("m.date", "0")
+        return (f"SELECT {date} FROM message m WHERE typeof({date}) IN ('integer', 'real')"
+                f" AND {date} != 0 ORDER BY m.ROWID DESC LIMIT 1")
+
+    @property
+    def edit_marks(self) -> str:
+        """(ROWID, date_edited, date_retracted) of rows in a ROWID range with either set."""
+        edited = self.col("m.date_edited", "0").replace("m.", "")
+        retracted = self.col("m.date_retracted", "0").replace("m.", "")
+        return (
+            f"SELECT ROWID, {edited}, {retracted} FROM message WHERE ROWID > ? AND ROWID <= ?"
+            f" AND ({edited} != 0 OR {retracted} != 0)"
         )
 
     @property
     def all_texts(self) -> str:
-        body = self.body_column.removeprefix("m.")
-        return f"SELECT ROWID, text, {body} FROM message WHERE ROWID > ? ORDER BY ROWID LIMIT ?"
+        text = self.col("m.text").replace("m.", "")
+        body = self.col("m.attributedBody").replace("m.", "")
+        return f"SELECT ROWID, {text}, {body} FROM message WHERE ROWID > ? ORDER BY ROWID LIMIT ?"
 
 
-# What ``message.send_status`` reads of one message row, in this order.
-SEND_STATUS_COLUMNS = ("guid", "service", "error", "is_sent", "is_delivered", "is_finished",
-                       "date_delivered", "date_read", "is_delayed", "is_prepared",
-                       "is_pending_satellite_send", "was_downgraded")
+    # --- stats and scheduled -----------------------------------------------------------------
 
+    def _quarter_hour(self) -> str:
+        """The 15-minute bucket of a row's date since 2001 (seconds or nanoseconds), NULL for
+        0/NULL/non-numeric dates. Every time zone's offset is a multiple of 15 minutes."""
+        date = self.col("m.date", "NULL")
+        return (f"CASE WHEN typeof({date}) NOT IN ('integer', 'real') OR {date} = 0 THEN NULL"
+                f" WHEN abs({date}) > 100000000000 THEN CAST({date} / 900000000000 AS INTEGER)"
+                f" ELSE CAST({date} / 900 AS INTEGER) END")
 
-def send_status_sql(schema: Schema) -> str:
-    """The newest message row whose guid is one of three bound values (the guid as given,
-    upper- and lower-cased: the guid index serves each); NULL for a column it lacks."""
-    columns = ", ".join(column if schema.has("message", column) else "NULL"
-                        for column in SEND_STATUS_COLUMNS)
-    return (f"SELECT {columns} FROM message WHERE guid IN (?, ?, ?)"
-            " ORDER BY ROWID DESC LIMIT 1")
+    def _in_scope(self, chat: bool) -> str:
+        """The row belongs to a chat (to chat ``?1`` when ``chat``)."""
+        where = "jj.message_id = m.ROWID" + (" AND jj.chat_id = ?1" if chat else "")
+        return f"EXISTS (SELECT 1 FROM chat_message_join jj WHERE {where})"
+
+    def stats_messages(self, *, chat: bool) -> str:
+        """(is_from_me, sender handle, service, 15-minute bucket, count) of every logical-kind
+        row (tapbacks left out), each message once."""
+        return (
+            f"SELECT {self.col('m.is_from_me', '0')}, COALESCE({self.col('h.id')}, ''),"
+            f" COALESCE({self.col('m.service')}, ''), {self._quarter_hour()}, COUNT(*)"
+            f" FROM message m{self._handle_join}"
+            f" WHERE {self.not_a_reaction()} AND {self._in_scope(chat)}"
+            " GROUP BY 1, 2, 3, 4"
+        )
+
+    def stats_chats(self, *, chat: bool) -> str:
+        """(chat id, count): each message once per chat it is in."""
+        return (
+            "SELECT j.chat_id, COUNT(*) FROM chat_message_join j JOIN message m"
+            f" ON m.ROWID = j.message_id WHERE {self.not_a_reaction()}"
+            f"{' AND j.chat_id = ?1' if chat else ''} GROUP BY j.chat_id"
+        )
+
+    def stats_previews(self, *, chat: bool) -> str | None:
+        """(chat id, ROWID) of every link-preview row (candidates for folding)."""
+        if not self.has("m.balloon_bundle_id"):
+            return None
+        return (
+            "SELECT j.chat_id, m.ROWID FROM chat_message_join j JOIN message m"
+            f" ON m.ROWID = j.message_id WHERE m.balloon_bundle_id = '{URL_BALLOON}'"
+            f" AND {self.not_a_reaction()}{' AND j.chat_id = ?1' if chat else ''}"
+        )
+
+    def stats_row_facts(self, count: int) -> str:
+        """(ROWID, is_from_me, sender handle, service, 15-minute bucket) of ``count`` rows."""
+        return (
+            f"SELECT m.ROWID, {self.col('m.is_from_me', '0')}, COALESCE({self.col('h.id')}, ''),"
+            f" COALESCE({self.col('m.service')}, ''), {self._quarter_hour()}"
+            f" FROM message m{self._handle_join} WHERE m.ROWID IN ({_marks(count)})"
+        )
+
+    def stats_media(self, *, chat: bool) -> str | None:
+        """(attachment ROWID, uti, mime type, bytes, chat id) of the attachments of every
+        logical-kind row, once per chat."""
+        if not (self.has("maj.message_id") and self.has("maj.attachment_id")
+                and self.schema.has_table("attachment")):
+            return None
+        return (
+            f"SELECT a.ROWID, COALESCE({self.col('a.uti')}, ''),"
+            f" COALESCE({self.col('a.mime_type')}, ''), {self.col('a.total_bytes', '0')},"
+            " j.chat_id FROM message_attachment_join maj"
+            " JOIN attachment a ON a.ROWID = maj.attachment_id"
+            " JOIN chat_message_join j ON j.message_id = maj.message_id"
+            " JOIN message m ON m.ROWID = maj.message_id"
+            f" WHERE {self.not_a_reaction()}{' AND j.chat_id = ?1' if chat else ''}"
+        )
+
+    @property
+    def has_schedule(self) -> bool:
+        return self.has("m.schedule_type") and self.has("m.schedule_state")
+
+    def scheduled(self) -> str:
+        """Send Later rows dated at or after ``?1``, soonest first, ``LIMIT ?2``: (ROWID, guid,
+        text, body, service, date, schedule_type, schedule_state, lowest chat id)."""
+        date = self.col("m.date", "0")
+        columns = ", ".join(self.col(c) for c in ("m.guid", "m.text", "m.attributedBody",
+                                                  "m.service"))
+        return (
+            f"SELECT m.ROWID, {columns}, {date}, m.schedule_type, m.schedule_state,"
+            " (SELECT MIN(jj.chat_id) FROM chat_message_join jj WHERE jj.message_id = m.ROWID)"
+            f" FROM message m WHERE {date} >= ?1"
+            " AND (m.schedule_type != 0 OR m.schedule_state != 0)"
+            f" ORDER BY {date}, m.ROWID LIMIT ?2"
+        )

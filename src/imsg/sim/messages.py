@@ -10,6 +10,8 @@ ever needs a real Mac's database.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import plistlib
 import sqlite3
@@ -28,6 +30,11 @@ ME = "me@icloud.com"
 PART = "__kIMMessagePartAttributeName"
 FILE_TRANSFER = "__kIMFileTransferGUIDAttributeName"
 URL_BALLOON = "com.apple.messages.URLBalloonProvider"
+POLLS_BALLOON = (
+    "com.apple.messages.MSMessageExtensionBalloonPlugin:0000000000:com.apple.messages.Polls"
+)
+POLL_VOTE_TYPE = 4000
+POLL_UPDATE_TYPE = 2
 OBJECT_REPLACEMENT = "\ufffc"
 
 TAPBACKS = {"love": 0, "like": 1, "dislike": 2, "laugh": 3, "emphasis": 4, "question": 5}
@@ -347,6 +354,78 @@ class SimDB:
             payload_data=plistlib.dumps(payload, fmt=plistlib.FMT_BINARY),
         )
 
+    def poll(
+        self,
+        chat_id: int,
+        question: str,
+        options: Sequence[str],
+        *,
+        sender: str | None = None,
+        from_me: bool = False,
+        at: float | None = None,
+        titled: bool = True,
+    ) -> tuple[int, list[str]]:
+        """A native poll (macOS 26 Polls balloon): its options travel as base64 JSON in the
+        URL of the balloon's keyed-archive payload. ``titled=False`` leaves the poll's own title
+        empty, as Messages does when the question is sent as a caption row after it. Returns
+        the ROWID and the option identifiers."""
+        creator = ME if from_me else sender or self.chat_info(chat_id)[1]
+        ids = [_guid() for _ in options]
+        item = {
+            "title": question if titled else "",
+            "creatorHandle": creator,
+            "orderedPollOptions": [
+                {"optionIdentifier": oid, "text": text, "creatorHandle": creator}
+                for oid, text in zip(ids, options, strict=True)
+            ],
+        }
+        rowid = self.message(chat_id, None, sender=sender, from_me=from_me, at=at,
+                             balloon_bundle_id=POLLS_BALLOON, payload_data=_poll_payload(item))
+        return rowid, ids
+
+    def poll_vote(
+        self,
+        chat_id: int,
+        poll: int,
+        option_ids: Sequence[str],
+        *,
+        sender: str | None = None,
+        from_me: bool = False,
+        at: float | None = None,
+    ) -> int:
+        """A vote row: ``associated_message_type`` 4000 pointing at the poll, the voter's
+        current selection (``option_ids``, possibly none) in the payload."""
+        voter = ME if from_me else sender or self.chat_info(chat_id)[1]
+        item = {"votes": [{"voteOptionIdentifier": oid, "participantHandle": voter}
+                          for oid in option_ids]}
+        return self.message(chat_id, None, sender=sender, from_me=from_me, at=at,
+                            balloon_bundle_id=POLLS_BALLOON, payload_data=_poll_payload(item),
+                            associated_message_type=POLL_VOTE_TYPE,
+                            associated_message_guid=self.guid_of(poll))
+
+    def poll_add_choice(
+        self,
+        chat_id: int,
+        poll: int,
+        text: str,
+        *,
+        sender: str | None = None,
+        from_me: bool = False,
+        at: float | None = None,
+    ) -> tuple[int, str]:
+        """A choice added to a poll after it was sent ("Add Choice"): an update row
+        (``associated_message_type`` 2) pointing at the poll. Returns its ROWID and the new
+        option's identifier."""
+        creator = ME if from_me else sender or self.chat_info(chat_id)[1]
+        option_id = _guid()
+        item = {"orderedPollOptions": [
+            {"optionIdentifier": option_id, "text": text, "creatorHandle": creator}]}
+        rowid = self.message(chat_id, None, sender=sender, from_me=from_me, at=at,
+                             balloon_bundle_id=POLLS_BALLOON, payload_data=_poll_payload(item),
+                             associated_message_type=POLL_UPDATE_TYPE,
+                             associated_message_guid=self.guid_of(poll))
+        return rowid, option_id
+
     def group_event(
         self,
         chat_id: int,
@@ -457,3 +536,25 @@ class SimDB:
             "INSERT INTO message_attachment_join (message_id, attachment_id) VALUES (?, ?)",
             (rowid, cur.lastrowid),
         )
+
+
+def _poll_payload(item: dict[str, Any]) -> bytes:
+    """A balloon payload as Messages archives it: an NSKeyedArchiver plist of the template
+    layout, whose URL is a ``data:`` URL carrying the poll JSON in base64."""
+    encoded = base64.b64encode(json.dumps({"item": item}).encode("utf-8")).decode("ascii")
+    archive = {
+        "$version": 100000,
+        "$archiver": "NSKeyedArchiver",
+        "$top": {"root": plistlib.UID(1)},
+        "$objects": [
+            "$null",
+            {"$class": plistlib.UID(4), "URL": plistlib.UID(2), "layoutClass": plistlib.UID(5)},
+            {"$class": plistlib.UID(3), "NS.base": plistlib.UID(0),
+             "NS.relative": plistlib.UID(6)},
+            {"$classname": "NSURL", "$classes": ["NSURL", "NSObject"]},
+            {"$classname": "NSDictionary", "$classes": ["NSDictionary", "NSObject"]},
+            "MSMessageTemplateLayout",
+            f"data:,{encoded}",
+        ],
+    }
+    return plistlib.dumps(archive, fmt=plistlib.FMT_BINARY)
