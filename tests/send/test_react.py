@@ -84,7 +84,7 @@ def test_unknown_chat(world: World, recorder: Recorder) -> None:
 def test_no_tapback_row_is_not_confirmed(world: World) -> None:
     empty = world.db.chat(["+15555550111", "+15555550112"], name="Quiet")
     with pytest.raises(SendNotConfirmed, match=f"no tapback row appeared in chat {empty}"):
-        react(empty, "like", db_path=world.path)
+        react(empty, "like", db_path=world.path, verify_timeout_s=0.3)
 
 
 @ONE_SCHEMA

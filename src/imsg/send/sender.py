@@ -43,6 +43,7 @@ from imsg.send.service import choose_service, find_chat
 from imsg.send.stage import DEFAULT_MAX_FILE_BYTES, SourceFile, open_source, stage_file
 from imsg.send.targets import Target, direct_guid_target, normalize_phone
 from imsg.send.verify import (
+    REACTION_TIMEOUT_S,
     VERIFY_TIMEOUT_S,
     Part,
     Scope,
@@ -262,7 +263,8 @@ def _is_single_emoji(value: str) -> bool:
 
 
 def react(chat_id: int, reaction: str, *, db_path: str | None = None,
-          timeout_s: float = 30.0) -> dict[str, object]:
+          timeout_s: float = 30.0,
+          verify_timeout_s: float = REACTION_TIMEOUT_S) -> dict[str, object]:
     """Put a standard tapback on the latest message of chat ``chat_id`` and verify it.
 
     Limits: UI scripting through System Events. It needs Automation permission for Messages
@@ -271,18 +273,19 @@ def react(chat_id: int, reaction: str, *, db_path: str | None = None,
     identifier, else its guid: control characters and line breaks are never typed, so a
     group name cannot put text into the compose field), so a similarly named chat can be
     picked; Cmd-T reacts to the chat's latest message only; custom emoji tapbacks are
-    impossible. The tapback row is looked for in the chat for 2 s: SendNotConfirmed when it
-    does not appear. Other failure modes as ``send``.
+    impossible. The tapback row is looked for in the chat for ``verify_timeout_s`` (2 s):
+    SendNotConfirmed when it does not appear. Other failure modes as ``send``.
     """
     kind = parse_reaction(reaction)
     emoji, key = REACTIONS[kind]
     check_timeout(timeout_s)
+    check_timeout(verify_timeout_s, "verification timeout")
     with ChatDB(db_path) as db:
         chat = db.chat_ref(chat_id)
         baseline = db.max_rowid()
         applescript.react_in_chat(chat.guid, lookup=search_text(chat), key=key,
                                   timeout_s=timeout_s, what=f"chat {chat.id} ({chat.guid})")
-        confirm_reaction(db, baseline, chat.id, kind)
+        confirm_reaction(db, baseline, chat.id, kind, timeout_s=verify_timeout_s)
     return {"success": True, "chat_id": chat_id, "reaction_type": kind, "reaction_emoji": emoji}
 
 
