@@ -536,3 +536,18 @@ class Queries:
             " AND (m.schedule_type != 0 OR m.schedule_state != 0)"
             f" ORDER BY {date}, m.ROWID LIMIT ?2"
         )
+
+
+# What ``message.send_status`` reads of one message row, in this order.
+SEND_STATUS_COLUMNS = ("guid", "service", "error", "is_sent", "is_delivered", "is_finished",
+                       "date_delivered", "date_read", "is_delayed", "is_prepared",
+                       "is_pending_satellite_send", "was_downgraded")
+
+
+def send_status_sql(schema: Schema) -> str:
+    """The newest message row whose guid is one of three bound values (the guid as given,
+    upper- and lower-cased: the guid index serves each); NULL for a column it lacks."""
+    columns = ", ".join(column if schema.has("message", column) else "NULL"
+                        for column in SEND_STATUS_COLUMNS)
+    return (f"SELECT {columns} FROM message WHERE guid IN (?, ?, ?)"
+            " ORDER BY ROWID DESC LIMIT 1")
