@@ -33,10 +33,19 @@ the exit code the CLI ends with, so the same failure reads the same everywhere::
     │   ├── SendTimeout                       exit 13  osascript did not return in time
     │   ├── SendNotConfirmed                  exit 14  accepted, but no row (or a ghost row)
     │   ├── DeliveryUnknown                   exit 16  the bridge may have done it; no answer
-    │   └── SendInterrupted                   exit 27  imsg was stopped (shutdown, a signal)
-    │                                                  while the send was under way
+    │   ├── SendInterrupted                   exit 27  imsg was stopped (shutdown, a signal)
+    │   │                                              while the send was under way
+    │   └── BridgeNotReady                    exit 31  a bridge mutation found no ready helper
+    │                                                  (``not_started``: nothing was published)
     ├── MutationLaneBlocked           -32004  exit 16  an earlier mutation may still complete
     ├── BridgeUnavailable             -32003  exit 17  no injected helper answers
+    │   └── BridgeEventsUnavailable   -32003  exit 17  the helper's event log cannot be read
+    ├── BridgeError                   -32603  exit 32  a non-mutating bridge request failed (the
+    │                                                  helper refused, timed out or answered
+    │                                                  garbage; an unsafe container path)
+    ├── LaunchFailed                  -32603  exit 33  `imsg launch` refused or failed (``reason``:
+    │                                                  sip_enabled, sip_unknown, dylib_not_found,
+    │                                                  launch_failed, ready_timeout)
     ├── OutputError                   -32603  exit 19  stdout cannot be written
     ├── SocketInUse                   -32603  exit 21  another process serves (or took over) the
     │                                                  socket path
@@ -65,6 +74,7 @@ subsystem (see ``imsg.chatdb.connection.translate_errors``); nothing else leaks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 INVALID_PARAMS = -32602
@@ -249,10 +259,15 @@ def one_line(text: str, limit: int = DETAIL_LIMIT) -> str:
 
 class SendError(ImsgError):
     """A send (or another mutation) failed. ``disposition`` says whether it may have happened;
-    the RPC code follows from it (-32603 when ``not_started``, else -32001)."""
+    the RPC code follows from it (-32603 when ``not_started``, else -32001).
+
+    ``settled`` (optional, for ``still_in_flight``): a check that returns True once whatever
+    was left running can no longer complete (e.g. the bridge helper's claim on the request is
+    gone), so the RPC mutation lane need not stay blocked for its full time."""
 
     exit_code = 9
     default_disposition: Disposition = "may_have_completed"
+    settled: Callable[[], bool] | None = None
 
     def __init__(self, message: str, *, disposition: Disposition | None = None,
                  transport: str = "applescript", operation: str = "send") -> None:
@@ -345,6 +360,46 @@ class BridgeUnavailable(ImsgError):
     @property
     def rpc_data(self) -> Any:
         return {"detail": self.message, "retryable": True}
+
+
+class BridgeEventsUnavailable(BridgeUnavailable):
+    """``bridge.events.subscribe`` cannot start: the helper's event log is missing, not a
+    regular file, or unreadable (-32003 ``Bridge events unavailable``)."""
+
+    rpc_message = "Bridge events unavailable"
+
+
+class BridgeNotReady(SendError):
+    """A bridge mutation found no ready lock (no injected helper): nothing was published, so
+    it is ``not_started`` and safe to retry once the bridge runs."""
+
+    exit_code = 31
+    default_disposition = "not_started"
+
+    def __init__(self, operation: str, transport: str = "bridge_v2") -> None:
+        super().__init__("The bridge ready lock is absent. Run imsg launch explicitly before "
+                         "retrying.", transport=transport, operation=operation)
+
+
+class BridgeError(ImsgError):
+    """A non-mutating bridge request failed: the helper answered ``success: false``, did not
+    answer in time, answered something that is not a valid response, or the container holds
+    a symbolic link or a path imsg may not use."""
+
+    exit_code = 32
+
+
+class LaunchFailed(ImsgError):
+    """``imsg launch`` (or a CLI bridge command launching Messages) refused or failed;
+    ``reason`` is the Swift tool's error key: ``sip_enabled``, ``sip_unknown``,
+    ``dylib_not_found``, ``launch_failed`` or ``ready_timeout``; ``dylib`` the helper used."""
+
+    exit_code = 33
+
+    def __init__(self, reason: str, message: str, dylib: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.dylib = dylib
 
 
 class OutputError(ImsgError):

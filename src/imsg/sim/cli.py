@@ -118,3 +118,53 @@ def osascript(args: tuple[str, ...]) -> None:
     from imsg.sim.osascript import main
 
     raise SystemExit(main(list(args)))
+
+
+@sim.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--container", type=click.Path(file_okay=False), default=None,
+              help="The container to serve (default: $IMSG_BRIDGE_CONTAINER, else a "
+                   "'container' directory next to PATH).")
+@click.option("--interval", type=click.FloatRange(min=0.001), default=0.1, show_default=True,
+              help="Seconds between inbox scans (the real helper scans every 100 ms).")
+@click.option("--without", multiple=True, metavar="SELECTOR",
+              help="Report this selector false in status (repeatable); also 'registry', 'v2', "
+                   "'attachment_metadata', 'clientMessageGuid'.")
+@click.option("--timing", is_flag=True, hidden=True,
+              help="Add claim/answer times to every response (for benchmarks).")
+def bridge(path: str, container: str | None, interval: float, without: tuple[str, ...],
+           timing: bool) -> None:
+    """Serve the IMCore bridge's file protocol against the chat.db at PATH, as the injected
+    helper does in Messages.app, until interrupted.
+
+    Sends, tapbacks, edits, unsends, read state, chats, groups and polls change PATH as
+    Messages would; typing goes to the event log. IMSG_SIM_BRIDGE_FAIL=never-ready|
+    unresponsive|malformed|crash|slow[=S]|wrong-id|error|symlink-inbox[:ACTION,…] makes it
+    fail on demand. It prints the environment that points imsg at it.
+
+    \b
+    Example:
+      imsg sim bridge ./chat.db --container ./container &
+      export IMSG_BRIDGE_CONTAINER=./container IMSG_CSRUTIL=imsg-sim-csrutil \\
+        IMSG_BRIDGE_DYLIB=./container/imsg-bridge-helper.dylib
+      imsg status --json
+      imsg tapback --chat 'iMessage;-;+15555550123' --message GUID --kind like --db ./chat.db
+    """
+    from pathlib import Path
+
+    from imsg.sim.bridge import Failure, placeholder_dylib, run
+
+    folder = Path(os.path.abspath(container or os.environ.get("IMSG_BRIDGE_CONTAINER", "")
+                                  or os.path.join(os.path.dirname(os.path.abspath(path)),
+                                                  "container")))
+    try:
+        failure = Failure.parse(os.environ.get("IMSG_SIM_BRIDGE_FAIL", ""))
+    except ValueError as exc:
+        raise click.ClickException(f"IMSG_SIM_BRIDGE_FAIL: {exc}") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    dylib = placeholder_dylib(folder)
+    click.echo(f"imsg sim bridge: serving {folder} for {path}", err=True)
+    click.echo(f"export IMSG_BRIDGE_CONTAINER={folder} IMSG_CSRUTIL=imsg-sim-csrutil "
+               f"IMSG_BRIDGE_DYLIB={dylib}", err=True)
+    run(path, folder, interval_s=interval, failure=failure, without=frozenset(without),
+        timing=timing)
