@@ -73,7 +73,10 @@ def test_reads(rpc: Rpc) -> None:
 
 def test_send_result_and_errors(rpc: Rpc) -> None:
     calls = Calls(rpc)
-    check(schemas.SEND_RESULT, calls.result("send", {"chat_id": 1, "text": "contract"}))
+    sent = calls.result("send", {"chat_id": 1, "text": "contract"})
+    check(schemas.SEND_RESULT, sent)
+    check(schemas.SEND_STATUS, calls.result("message.send_status", {"guid": sent["guid"]}))
+    check(schemas.SEND_STATUS, calls.result("message.send_status", {"guid": "unknown"}))
     unavailable = calls.error("send", {"chat_id": 1, "text": "x", "transport": "bridge"})
     check(schemas.DELIVERY, unavailable["data"])
     assert calls.error("chats.list", {"bogus": True})["data"] == "unknown chats.list param: bogus"

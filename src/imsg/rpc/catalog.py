@@ -97,7 +97,9 @@ CATALOG: list[MethodSpec] = [
                {"chat_id": (), "since_rowid": (), **_MESSAGE_FILTERS, "include_reactions": (),
                 "include_updates": (), "debounce_ms": ("debounceMs",),
                 "buffer_limit": ("bufferLimit",)}, needs_db=True, streams=True),
-    MethodSpec(("send",), "mutation", methods.send, _SEND),
+    MethodSpec(("message.send_status",), "read", methods.send_status, {"guid": ()},
+               needs_db=True),
+    MethodSpec(("send",), "mutation", methods.send, _SEND, needs_db=True),
 ]
 
 BY_NAME: dict[str, MethodSpec] = {name: spec for spec in CATALOG for name in spec.names}

@@ -14,7 +14,6 @@ starts streaming only after the ``{"subscription": N, "buffer_limit": B}`` respo
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -157,6 +156,7 @@ def watch_unsubscribe(ctx: Context, p: Params) -> dict[str, Any]:
 
 
 TRANSPORTS = ("auto", "bridge", "applescript")
+SEND_TIMEOUT_S = 150.0  # Swift's bound on one osascript send
 
 
 def send(ctx: Context, p: Params) -> dict[str, Any]:
@@ -184,7 +184,7 @@ def send(ctx: Context, p: Params) -> dict[str, Any]:
     if transport not in TRANSPORTS:
         raise InvalidParams(f"invalid transport {transport!r}: use auto, bridge or applescript")
     p.objects("text_formatting")  # type-checked; honoured only on the bridge path
-    p.boolean("allow_sms_fallback", True)
+    allow_sms_fallback = p.boolean("allow_sms_fallback", True)
     if p.string("reply_to"):
         raise InvalidParams("reply_to requires bridge transport; AppleScript fallback cannot "
                             "send threaded replies")
@@ -199,11 +199,18 @@ def send(ctx: Context, p: Params) -> dict[str, Any]:
         chat_identifier=str(chat.value) if chat and chat.kind == "chat_identifier" else None,
         chat_guid=str(chat.value) if chat and chat.kind == "chat_guid" else None)
     try:
-        result = send_message(target, text=text or None,
-                              file=os.path.expanduser(file) if file else None,
-                              db_path=ctx.db.path, region=region)
+        result = send_message(target, text=text or None, file=file or None,
+                              db_path=ctx.db.path, region=region,
+                              allow_sms_fallback=allow_sms_fallback, timeout_s=SEND_TIMEOUT_S)
     except AutomationDenied:
         ctx.permissions.automation = "denied"
         raise
     ctx.permissions.automation = "granted"
-    return {**result.to_dict(), "transport": "applescript"}
+    return result.to_dict()
+
+
+def send_status(ctx: Context, p: Params) -> dict[str, Any]:
+    """``message.send_status {guid}``: the newest row with that guid, from chat.db alone."""
+    from imsg.send.status import send_status as status_of
+
+    return status_of(ctx.db.get(), p.require_string("guid"))
