@@ -17,7 +17,7 @@ from imsg.cli.options import (
     split_list,
     status_to_stderr,
 )
-from imsg.cli.read import emit_messages
+from imsg.cli.read import convert_option, emit_messages
 
 
 @click.command()
@@ -31,10 +31,12 @@ from imsg.cli.read import emit_messages
 @click.option("--reactions", is_flag=True, help="Also stream tapbacks as reaction events.")
 @click.option("--updates", is_flag=True,
               help='Also stream edits and unsends ("event": "edited" / "retracted").')
+@convert_option
 @common
 def watch(chat_id: int | None, since_rowid: int | None, debounce: float,
           participants: tuple[str, ...], start: str | None, end: str | None, attachments: bool,
-          reactions: bool, updates: bool, db: str | None, as_json: bool, **_: Any) -> None:
+          reactions: bool, updates: bool, convert_attachments: bool, db: str | None,
+          as_json: bool, **_: Any) -> None:
     """Stream new messages until interrupted (Ctrl-C exits 0).
 
     Delivery: each message exactly once and in id order while running. To resume after a
@@ -58,7 +60,7 @@ def watch(chat_id: int | None, since_rowid: int | None, debounce: float,
                       debounce_s=debounce, on_status=status_to_stderr)
     try:
         for event in watcher.events():
-            emit_messages(out, [event.message], attachments)
+            emit_messages(out, [event.message], attachments, convert=convert_attachments)
     except KeyboardInterrupt:
         pass
     finally:
