@@ -141,17 +141,6 @@ def test_a_row_joined_late_waits_and_holds_back_later_rows(
     assert events[0].message.chat_identifier == ALICE
 
 
-def test_a_row_never_joined_is_skipped_after_the_hold_and_reported(
-        db: SimDB, chat: int, watch: Callable[..., Stream], statuses: list[str]) -> None:
-    stream = watch(hold_s=0.2)
-    ghost = db.message(chat, "", from_me=True, join=False)
-    after = db.receive(chat, ALICE, "after the ghost")
-    assert ids(stream.through(after)) == [after]
-    assert any(f"message {ghost} still belongs to no chat" in s for s in statuses)
-    sentinel = db.receive(chat, ALICE, "sentinel")
-    assert ids(stream.through(sentinel)) == [sentinel]
-
-
 def test_constructor_failures_are_raised_synchronously(db: SimDB, chat: int) -> None:
     with pytest.raises(ChatNotFound):
         Watcher(db.path, chat_id=9999)

@@ -45,8 +45,9 @@ def test_replayed_link_rows_are_not_held(db: SimDB, chat: int,
 def test_a_preview_written_twice_is_delivered_once(
         db: SimDB, chat: int, watch: Callable[..., Stream]) -> None:
     stream = watch()
-    first = db.url_preview(chat, LINK, sender=ALICE)
-    db.url_preview(chat, LINK, sender=ALICE, at=time.time() + 40)
+    # 10 s after the chat's last text row: too late to be its preview.
+    first = db.url_preview(chat, LINK, sender=ALICE, at=time.time() + 10)
+    db.url_preview(chat, LINK, sender=ALICE, at=time.time() + 50)
     other_sender = db.url_preview(db.chat([ALICE, BOB]), LINK, sender=BOB)
     sentinel = db.receive(chat, ALICE, "sentinel")
     assert ids(stream.through(sentinel)) == [first, other_sender, sentinel]

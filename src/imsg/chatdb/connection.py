@@ -9,8 +9,13 @@ Failure modes, each a typed error (``imsg.errors``):
 - no file at the path → ``DatabaseNotFound``;
 - macOS refuses the read (``authorization denied``, ``unable to open database file``,
   ``out of memory (14)``, EPERM/EACCES on stat) → ``PermissionDenied`` with Full Disk Access help;
-- a file that is not SQLite, or SQLite without Messages' tables → ``NotAMessagesDatabase``;
+- a file that is not SQLite, SQLite without Messages' tables, or a schema SQLite cannot parse
+  (garbled bytes in ``sqlite_master``) → ``NotAMessagesDatabase``;
+- a query naming a table or column this database lacks → ``SchemaMismatch``;
 - locked past the busy timeout → ``DatabaseBusy``; any other SQLite error → ``DatabaseError``.
+
+Text is decoded with replacement (U+FFFD), never strictly: invalid UTF-8 in one message's text
+or in a handle must not make every read that touches it fail.
 """
 
 from __future__ import annotations
@@ -29,13 +34,16 @@ from imsg.errors import (
     DatabaseNotFound,
     NotAMessagesDatabase,
     PermissionDenied,
+    SchemaMismatch,
 )
 
 DEFAULT_DB_PATH = "~/Library/Messages/chat.db"
 BUSY_TIMEOUT_S = 5.0
 REQUIRED_TABLES = ("message", "chat", "handle", "chat_message_join")
 _PERMISSION_MARKERS = ("authorization denied", "unable to open database", "out of memory (14)")
-_NOT_A_DB_MARKERS = ("file is not a database", "database disk image is malformed")
+_NOT_A_DB_MARKERS = ("file is not a database", "database disk image is malformed",
+                     "malformed database schema")
+_SCHEMA_MARKERS = ("no such column", "no such table")
 
 
 def default_db_path() -> str:
@@ -69,11 +77,18 @@ class Schema:
 
 @contextmanager
 def translate_errors(path: str) -> Iterator[None]:
-    """The one boundary where sqlite3/OS errors become imsg errors."""
+    """The one boundary where sqlite3/OS errors become imsg errors.
+
+    A ``UnicodeDecodeError`` here is SQLite's own error message failing to decode (it quotes a
+    garbled table name from ``sqlite_master``), so it is classified by its text like the rest.
+    """
     try:
         yield
     except sqlite3.Error as exc:
         raise classify_sqlite_error(path, exc) from exc
+    except UnicodeDecodeError as exc:
+        text = bytes(exc.object).decode("utf-8", "replace")
+        raise classify_sqlite_error(path, sqlite3.DatabaseError(text)) from exc
     except PermissionError as exc:
         raise PermissionDenied(path, exc.strerror or "") from exc
 
@@ -85,6 +100,9 @@ def classify_sqlite_error(path: str, exc: sqlite3.Error) -> DatabaseError:
         return PermissionDenied(path, text)
     if any(marker in lowered for marker in _NOT_A_DB_MARKERS):
         return NotAMessagesDatabase(path, text)
+    if lowered.startswith(_SCHEMA_MARKERS):
+        return SchemaMismatch(f"Reading {path} failed: {text} (this chat.db's tables are not"
+                              " the ones imsg knows; a macOS update may have changed them)")
     if "locked" in lowered or "busy" in lowered:
         return DatabaseBusy(f"{path} stayed locked for over {BUSY_TIMEOUT_S:g}s: {text}")
     return DatabaseError(f"Reading {path} failed: {text}")
@@ -122,6 +140,7 @@ def connect_readonly(path: str) -> sqlite3.Connection:
             check_same_thread=False,
             cached_statements=256,
         )
+        conn.text_factory = _lenient_text
         try:
             conn.execute("PRAGMA query_only = 1")
         except BaseException:
@@ -130,20 +149,29 @@ def connect_readonly(path: str) -> sqlite3.Connection:
     return conn
 
 
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
 def probe_schema(conn: sqlite3.Connection, path: str) -> Schema:
-    """Read the column names of every table; raise if Messages' core tables are missing."""
+    """Read the column names of every table; raise if Messages' core tables are missing.
+
+    Names that are not text (a corrupt ``sqlite_master``) are ignored; a schema SQLite cannot
+    parse raises ``NotAMessagesDatabase``."""
     with translate_errors(path):
         tables = [
             row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if isinstance(row[0], str) and '"' not in row[0]
         ]
         columns = {
             table.lower(): frozenset(
                 row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')
+                if isinstance(row[1], str)
             )
             for table in tables
-            if '"' not in table
         }
     missing = [table for table in REQUIRED_TABLES if table not in columns]
     if missing:
         raise NotAMessagesDatabase(path, f"missing table(s) {', '.join(missing)}")
     return Schema(columns)
+

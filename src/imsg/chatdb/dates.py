@@ -3,10 +3,15 @@
 Databases created before macOS 10.13 (and never migrated) store seconds, so the unit is decided
 per value: a magnitude above 1e11 cannot be seconds (that would be year 5170), so it is
 nanoseconds. 0 and NULL mean "never". All arithmetic is on integers so that output is exact.
+
+A value that is not a timestamp at all (text, a blob, NaN, infinity, a float far outside any
+calendar) is *unknown*: the readers return None for it, never raise, so one corrupt row cannot
+stop a history read or a watch.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 
@@ -15,17 +20,24 @@ from imsg.errors import InvalidDate
 APPLE_EPOCH_UNIX = 978_307_200
 _NS = 1_000_000_000
 _SECONDS_LIMIT = 100_000_000_000
+# Years 1 to 9999: what an ISO-8601 date can say (SQLite integers always fit; floats may not).
+_EARLIEST_NS = -62_135_596_800 * _NS
+_LATEST_NS = 253_402_300_799 * _NS
 
 
-def apple_to_unix_ns(value: int | float | None) -> int | None:
-    """Unix time in nanoseconds for an Apple timestamp; None for 0/NULL."""
-    if not value:
+def apple_to_unix_ns(value: object) -> int | None:
+    """Unix time in nanoseconds for an Apple timestamp; None for 0/NULL and for a value that is
+    not a usable timestamp (text, blob, NaN, infinity, outside years 1-9999)."""
+    if not value or isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
         value = round(value * _NS) if abs(value) < _SECONDS_LIMIT else int(value)
     elif abs(value) < _SECONDS_LIMIT:
         value *= _NS
-    return value + APPLE_EPOCH_UNIX * _NS
+    unix_ns = value + APPLE_EPOCH_UNIX * _NS
+    return unix_ns if _EARLIEST_NS <= unix_ns <= _LATEST_NS else None
 
 
 def unix_ns_to_apple(unix_ns: int) -> int:
@@ -43,8 +55,8 @@ def iso_from_unix_ns(unix_ns: int) -> str:
     )
 
 
-def iso_from_apple(value: int | float | None) -> str | None:
-    """ISO-8601 UTC for an Apple timestamp; None for 0/NULL."""
+def iso_from_apple(value: object) -> str | None:
+    """ISO-8601 UTC for an Apple timestamp; None for 0/NULL or an unusable value."""
     unix_ns = apple_to_unix_ns(value)
     return None if unix_ns is None else iso_from_unix_ns(unix_ns)
 

@@ -302,6 +302,48 @@ class Queries:
             f" AND {self.not_a_preview('t')} ORDER BY j.message_id DESC LIMIT 1) FROM p"
         )
 
+    def chat_rows_near(self, *, after: bool) -> str:
+        """A chat's non-tapback rows nearest a ROWID, nearest first (chat id, ROWID, LIMIT
+        bound in that order): one walk of the (chat_id, message_id) key."""
+        op, order = (">", "") if after else ("<", " DESC")
+        return (
+            f"SELECT {self.message_select}, j.chat_id FROM chat_message_join j"
+            f" JOIN message m ON m.ROWID = j.message_id{self._handle_join}"
+            f" WHERE j.chat_id = ? AND j.message_id {op} ? AND {self.not_a_reaction()}"
+            f" ORDER BY j.message_id{order} LIMIT ?"
+        )
+
+    def join_states(self, count: int) -> str:
+        """(ROWID, joined to a chat, in Recently Deleted) of ``count`` ROWIDs."""
+        deleted = "0"
+        if self.schema.has("chat_recoverable_message_join", "message_id"):
+            deleted = ("EXISTS (SELECT 1 FROM chat_recoverable_message_join d"
+                       " WHERE d.message_id = m.ROWID)")
+        return (
+            "SELECT m.ROWID, EXISTS (SELECT 1 FROM chat_message_join j"
+            f" WHERE j.message_id = m.ROWID), {deleted} FROM message m"
+            f" WHERE m.ROWID IN ({_marks(count)})"
+        )
+
+    @property
+    def message_keys_after(self) -> str:
+        """(ROWID, guid) of the rows after ``?``, ``LIMIT ?``: nothing else is decoded."""
+        return (f"SELECT m.ROWID, {self.col('m.guid')} FROM message m WHERE m.ROWID > ?"
+                " ORDER BY m.ROWID LIMIT ?")
+
+    @property
+    def rowid_of_guid(self) -> str:
+        return f"SELECT m.ROWID FROM message m WHERE {self.col('m.guid')} = ?"
+
+    @property
+    def rowid_high_water(self) -> str:
+        """The highest ROWID ``message`` ever handed out: ``sqlite_sequence`` remembers it after
+        the newest rows are deleted (the table is AUTOINCREMENT), an older copy does not."""
+        sequence = "0"
+        if self.schema.has("sqlite_sequence", "seq"):
+            sequence = "(SELECT seq FROM sqlite_sequence WHERE name = 'message')"
+        return f"SELECT MAX(COALESCE({sequence}, 0), COALESCE(MAX(ROWID), 0)) FROM message"
+
     def search(self, *, chat: bool, among: bool = False) -> str:
         """Matching rows newest first, no LIMIT (read lazily), each with its lowest chat (NULL
         when unjoined) or the requested chat (bound first). ``among``: only the ROWIDs of a JSON

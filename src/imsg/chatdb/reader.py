@@ -421,6 +421,37 @@ class ChatDB:
         )
         return self._with_dates(rows)
 
+    def chat_rows_near(self, chat_id: int, rowid: int, *, after: bool,
+                       limit: int) -> list[tuple[Message, int | None]]:
+        """Up to ``limit`` non-tapback rows of chat ``chat_id`` just after (or before) ROWID
+        ``rowid``, nearest first, with their Unix-ns dates."""
+        return self._with_dates(self.rows(self.q.chat_rows_near(after=after),
+                                          (chat_id, rowid, limit)))
+
+    def join_states(self, rowids: Sequence[int]) -> dict[int, str]:
+        """For each of these ROWIDs still in the database: ``"joined"`` (to a chat),
+        ``"deleted"`` (in Recently Deleted: Messages moved its join there) or ``"unjoined"``."""
+        states: dict[int, str] = {}
+        for chunk in _chunks(list(rowids)):
+            for rowid, joined, deleted in self.rows(self.q.join_states(len(chunk)), chunk):
+                states[int(rowid)] = "joined" if joined else "deleted" if deleted else "unjoined"
+        return states
+
+    def message_keys_after(self, rowid: int, limit: int) -> list[tuple[int, str]]:
+        """(ROWID, guid) of up to ``limit`` rows after ``rowid``, read without building any
+        message (to find the one row that cannot be read)."""
+        return [(int(key), guid if isinstance(guid, str) else "")
+                for key, guid in self.rows(self.q.message_keys_after, (rowid, limit))]
+
+    def rowid_of_guid(self, guid: str) -> int | None:
+        rows = self.rows(self.q.rowid_of_guid, (guid,))
+        return int(rows[0][0]) if rows else None
+
+    def rowid_high_water(self) -> int:
+        """The highest ROWID this file ever handed out: deleting the newest messages does not
+        lower it, restoring an older copy does."""
+        return int(self.rows(self.q.rowid_high_water)[0][0])
+
     def messages_by_rowid(self, rowids: Sequence[int]) -> list[tuple[Message, int | None]]:
         rows: list[tuple[Any, ...]] = []
         for chunk in _chunks(list(rowids)):

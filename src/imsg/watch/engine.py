@@ -7,7 +7,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+
+import msgspec
 
 from imsg.chatdb.models import Message
 from imsg.chatdb.reader import ChatDB, Filters
@@ -17,29 +18,30 @@ from imsg.errors import (
     DatabaseNotFound,
     InvalidInput,
     PermissionDenied,
+    SchemaMismatch,
 )
-from imsg.watch.sequencer import Emit, Hold, Sequencer
+from imsg.watch.clock import AwakeClock
+from imsg.watch.events import SkippedRow, SkipReason, WatchEvent
+from imsg.watch.rows import Unreadable, read_after, read_rowids
+from imsg.watch.sequencer import AwaitPreview, Emit, Sequencer, Unjoined, is_recent
 from imsg.watch.updates import UpdateTracker
 from imsg.watch.wakeup import Doorbell, FileWakeup, Identity, file_identity
 
+HOLD_S = 2.0
+HORIZON_S = 300.0
 # File events fire on the WAL write, a moment before the commit is visible to readers: every
 # event-driven poll is followed by a look this long after it, and another, so the last commit of
 # a burst is not left to the timer even when the writer was descheduled in between.
 ECHOES_S = (0.002, 0.05)
 # How soon to look again while the database is missing, locked or unreadable.
 RETRY_S = 1.0
-# How often a held row (not joined yet, or waiting for its link preview) is looked at again:
-# the commit that resolves it can become visible after the event-driven polls have run.
+# How often a held row (blocking the rows after it) and a pending one (waiting for its join
+# while later rows flow) are looked at again, file events or not: the commit that resolves them
+# can become visible after the event-driven polls have run. Both stay below clock.STEP_CAP_S.
 HOLD_RETRY_S = 0.05
+PENDING_RETRY_S = 0.25
 _NEVER = float("inf")
-
-
-@dataclass(frozen=True, slots=True)
-class WatchEvent:
-    """One thing a watcher reports: a new message, or an edit/unsend of one already delivered."""
-
-    kind: Literal["message", "edited", "retracted"]
-    message: Message  # for "edited"/"retracted" the Message has ``event`` set to the kind
+_TERMINAL = (PermissionDenied, SchemaMismatch)
 
 
 class _Session:
@@ -53,29 +55,67 @@ class _Session:
         self.db.close()
 
 
+@dataclass(slots=True)
+class _Orphan:
+    guid: str
+    first_seen: float  # awake seconds (AwakeClock)
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivered:
+    rowid: int
+    guid: str
+    date_ns: int | None
+
+
 class Watcher:
     """New messages from a chat.db that Messages keeps writing, as a blocking iterator.
 
     Delivery contract:
 
-    - Every message row with ROWID above the start cursor is delivered **exactly once** by one
-      Watcher, in **ascending ROWID order**. Rows rejected by ``chat_id``, ``filters``
-      (participants, start/end) or ``reactions=False`` are passed over but still advance the
-      cursor. Two kinds of row are never delivered on their own: a link-preview row folded into
-      the text row it belongs to (as ``url_preview``), and a preview row repeating a link the same
-      sender sent in the same chat in the last 90 s (Messages writes some twice).
-    - The start cursor is ``since_rowid`` when given and not 0 (rows with ROWID > N are delivered,
-      then live ones; negative replays everything), else the newest ROWID. It is fixed in the
-      constructor: a row committed after the constructor returns is always delivered.
-    - Across restarts delivery is **at-least-once**: persist ``message.id`` after handling each
-      message and pass the last one back as ``since_rowid``.
-    - A row Messages has not yet joined to a chat is held back, and every row after it waits
-      (so a consumer persisting the last id can never skip it), until it is joined (then it is
-      delivered with its real chat) or ``hold_s`` has passed since it was first seen: then it is
-      skipped and reported through ``on_status``; while held it is looked at again every
-      ``HOLD_RETRY_S``, events or not. ``chat_id`` 0 is never delivered. A new text
-      row containing a link is likewise held up to ``hold_s`` for its link-preview row. Keep
-      ``hold_s`` near its 2 s default: 0 skips every row seen before its join row is written.
+    - **A row that is joined to a chat is always delivered, once.** Rows with ROWID above the
+      start cursor are delivered in ascending ROWID order, except a row Messages joined to its
+      chat late (below). Rows rejected by ``chat_id``, ``filters`` (participants, start/end) or
+      ``reactions=False`` are passed over. Never delivered on their own: a link-preview row that
+      belongs to a text row (that row carries it as ``url_preview``), a preview repeating one
+      from the same sender in the same chat within 90 s, and a row in Recently Deleted. The
+      rules are ``imsg.watch.sequencer``'s, shared with ``page_after``: a watcher replaying from
+      a cursor and paging from it deliver the same messages.
+    - **Start**: ``since_rowid`` when given and not 0 (rows with ROWID > N, then live ones;
+      negative replays everything), else the newest ROWID. It is fixed in the constructor: a row
+      committed after the constructor returns is always delivered. A ``since_rowid`` past every
+      ROWID the database ever handed out (it was restored from an older copy, or is another
+      file) starts at its newest row instead, with a status line.
+    - **Late joins.** Messages commits a ``message`` row before the ``chat_message_join`` row
+      that files it in a conversation, sometimes seconds later. Such a row is *held* (the rows
+      after it wait, so order is kept) for ``hold_s`` of the watcher's own awake polling (see
+      ``clock``: a stopped or starved process does not use it up), decided each time on rows
+      read after the clock was read. Then later rows flow again while the row stays *pending*,
+      looked at every ``PENDING_RETRY_S`` and on every poll, for ``horizon_s`` of awake time:
+      when its join appears it is delivered at once, out of ROWID order, exactly once. A row
+      still unjoined after the horizon is given up and reported. Rows that were already in the
+      database at the start and are dated more than ``horizon_s`` ago are not held (a replay does
+      not stall on each old orphan), only kept pending.
+    - **Link previews.** A new text row with a link (one written after the start) is held the
+      same way, up to ``hold_s``, for its link-preview row, which is then folded into it as
+      ``url_preview``; after that it is delivered as it is (a preview written later is then
+      not delivered on its own). Replayed rows are never held for a preview.
+    - **Poison rows.** Invalid UTF-8 is decoded with U+FFFD, a date that is not a timestamp is
+      unknown; a row that still cannot be turned into a message is given up and reported.
+    - **Reports.** A row given up is reported through ``on_status`` (one line), or, with
+      ``report_skipped=True``, as a ``WatchEvent("skipped")`` carrying a ``SkippedRow`` (rowid,
+      guid, reason ``never_joined`` | ``unreadable``) in its place in the stream.
+    - **Cursor.** Each delivered message carries ``cursor``: resuming with
+      ``since_rowid=cursor`` re-delivers everything after that message that this watcher has
+      not delivered by then, and possibly some that it has (at-least-once). It never passes a
+      held or pending row, and never decreases, except after the database is replaced by an
+      older copy (below). ``Watcher.cursor`` is the same resume point, right now. Persist the
+      ``cursor`` of each message after handling it and pass the last one back as
+      ``since_rowid``.
+    - **Replaced database.** When the file is replaced (another inode) or rolled back in place
+      (the highest ROWID it ever handed out is below the cursor), the watcher finds the last
+      message it delivered in the new file by its guid (else by its date), resumes right after
+      it, and says so through ``on_status``. Its cursors start again from there.
     - With ``updates=True``, edits and unsends of delivered rows dated in the last 24 hours are
       delivered as ``WatchEvent("edited" | "retracted")``, once per change. They are not in ROWID
       order (they concern old rows) and do not move the cursor.
@@ -85,49 +125,73 @@ class Watcher:
       of ``page_size``. Idle, the watcher sleeps.
 
     Failure modes: the constructor raises ``DatabaseNotFound``, ``PermissionDenied``,
-    ``NotAMessagesDatabase``, ``ChatNotFound`` (unknown ``chat_id``) or ``InvalidInput`` (a
-    negative duration, a page size below 1). While running, a database that disappears, is
-    replaced, stays locked or cannot be read is reported through ``on_status`` and retried every
-    second; the watcher resumes from its cursor and nothing is lost. Losing permission to read
-    raises ``PermissionDenied`` out of ``events()`` and closes the watcher.
+    ``NotAMessagesDatabase``, ``SchemaMismatch``, ``ChatNotFound`` (unknown ``chat_id``) or
+    ``InvalidInput`` (a negative duration, a page size below 1). A horizon shorter than the hold
+    is taken to be the hold.
+    While running, a database that disappears, is replaced, stays locked or cannot be read is
+    reported through ``on_status`` and retried every second from the cursor; nothing is lost.
+    Losing permission to read raises ``PermissionDenied`` out of ``events()``, and a schema error
+    that reopening the database does not cure (a column renamed by an update) raises
+    ``SchemaMismatch``; either closes the watcher.
     """
 
     def __init__(self, db_path: str, *, since_rowid: int | None = None,
                  chat_id: int | None = None, filters: Filters | None = None,
                  reactions: bool = False, updates: bool = False, debounce_s: float = 0.25,
-                 poll_interval_s: float = 5.0, hold_s: float = 2.0, page_size: int = 500,
-                 on_status: Callable[[str], None] | None = None) -> None:
+                 poll_interval_s: float = 5.0, hold_s: float = HOLD_S,
+                 horizon_s: float = HORIZON_S, page_size: int = 500,
+                 on_status: Callable[[str], None] | None = None,
+                 report_skipped: bool = False) -> None:
         """Opens its own ChatDB connection and FIXES the start cursor here (so a row inserted
         after the constructor returns is always delivered). Raises imsg errors (ChatNotFound for a
         bad chat_id, PermissionDenied, DatabaseNotFound) synchronously. on_status receives human
-        condition reports (DB missing/locked/replaced/recovered) — the CLI prints them to stderr.
+        condition reports (DB missing/locked/replaced/recovered, rows given up) — the CLI prints
+        them to stderr.
         """
-        _check_settings(debounce_s, poll_interval_s, hold_s, page_size)
+        _check_settings(debounce_s, poll_interval_s, hold_s, horizon_s, page_size)
         self._path = os.path.abspath(os.path.expanduser(db_path))
         self._chat_id = chat_id
         self._filters = filters or Filters()
         self._reactions = reactions
         self._debounce_s = debounce_s
         self._poll_interval_s = poll_interval_s
+        self._hold_s = hold_s
+        self._horizon_s = max(horizon_s, hold_s)
         self._page_size = page_size
         self._on_status = on_status or _ignore
+        self._report_skipped = report_skipped
         self._lock = threading.Lock()
         self._running = False
         self._closed = False
         self._trouble: str | None = None
-        self._held_retry_at = _NEVER
+        self._schema_failed = False
+        self._clock = AwakeClock()
+        self._first_seen: dict[int, float] = {}  # rows above the scan being held
+        self._pending: dict[int, _Orphan] = {}  # unjoined rows at or below the scan
+        self._pending_floor = 0  # min(self._pending) when there are any
+        self._holding = False
+        self._last: _Delivered | None = None
         identity = file_identity(self._path)
+        self._identity = identity
         self._session: _Session | None = _Session(self._path, identity)
         try:
             db = self._session.db
             if chat_id is not None:
                 db.chat_ref(chat_id)
             newest = db.max_rowid()
-            self._cursor = since_rowid if since_rowid else newest
-            self._sequencer = Sequencer(filters=self._filters, hold_s=hold_s, live_from=newest)
+            start = since_rowid if since_rowid else newest
+            if start > newest and start > db.rowid_high_water():
+                self._status(f"since_rowid {start} is past every message {self._path} ever held"
+                             f" (an older copy, or another database?); starting after its newest,"
+                             f" ROWID {newest}")
+                start = newest
+            self._scan = start  # every row at or below it has been decided
+            self._given = start  # the last cursor handed out
+            self._live_from = newest
+            self._sequencer = Sequencer(self._filters)
             self._updates = UpdateTracker() if updates else None
             if self._updates is not None:
-                self._updates.prime(db, self._cursor)
+                self._updates.prime(db, start)
             self._bell = Doorbell()
             self._wakeup = self._start_wakeup()
         except BaseException:
@@ -136,13 +200,17 @@ class Watcher:
 
     @property
     def cursor(self) -> int:
-        """ROWID of the last delivered (or skipped-by-filter) row."""
-        return self._cursor
+        """The resume point: every row at or below it has been delivered, passed over or given
+        up, so ``since_rowid=cursor`` loses nothing. Stays below any held or pending row."""
+        if self._pending:
+            return min(self._scan, self._pending_floor - 1)
+        return self._scan
 
     def events(self) -> Iterator[WatchEvent]:
         """Blocking generator; yields forever until close() is called from any thread, then
-        returns promptly (<0.5 s). Raises PermissionDenied if read access is lost (the watcher is
-        closed then), RuntimeError if another thread is already iterating."""
+        returns promptly (<0.5 s). Raises PermissionDenied if read access is lost and
+        SchemaMismatch if the schema no longer fits (the watcher is closed then), RuntimeError if
+        another thread is already iterating."""
         with self._lock:
             if self._running:
                 raise RuntimeError("this Watcher is already being iterated")
@@ -151,7 +219,7 @@ class Watcher:
             self._running = True
         try:
             yield from self._loop()
-        except PermissionDenied:
+        except _TERMINAL:
             self.close()
             raise
         finally:
@@ -182,30 +250,36 @@ class Watcher:
 
     def _loop(self) -> Iterator[WatchEvent]:
         timer_at = 0.0  # poll at once: rows may have arrived since the constructor
+        retry_at = _NEVER
         echoes: list[float] = []
         while not self._bell.is_closed():
             rung = self._bell.rung_at
             event_due = _NEVER if rung is None else rung + self._debounce_s
-            due = min(timer_at, self._held_retry_at, event_due, echoes[0] if echoes else _NEVER)
+            due = min(timer_at, retry_at, event_due, echoes[0] if echoes else _NEVER)
             now = time.monotonic()
             if now < due:
                 self._bell.sleep_until(due)
                 continue
-            # Only the debounced poll answers the bell: a timer, hold or echo poll in between
+            # Only the debounced poll answers the bell: a timer, retry or echo poll in between
             # must not swallow a ring whose commit it may have been too early to see.
             by_event = event_due <= now
             if by_event:
                 self._bell.clear()
-            self._held_retry_at = _NEVER
             yield from self._poll()
             after = time.monotonic()
             timer_at = after + (RETRY_S if self._trouble else self._poll_interval_s)
+            retry_at = _NEVER
+            if self._holding:
+                retry_at = after + HOLD_RETRY_S
+            elif self._pending:
+                retry_at = after + PENDING_RETRY_S
             if by_event:
                 echoes = [after + delay for delay in ECHOES_S]
             elif echoes and echoes[0] <= now:
                 echoes.pop(0)
 
     def _poll(self) -> Iterator[WatchEvent]:
+        self._clock.tick()  # before any read: decisions only charge time that preceded them
         if self._wakeup is not None:
             self._wakeup.check()
         try:
@@ -215,50 +289,162 @@ class Watcher:
                 yield from self._changes(self._updates, session)
         except PermissionDenied:
             raise
+        except SchemaMismatch as err:
+            if self._schema_failed:  # the reopened database has the same problem
+                raise SchemaMismatch(f"{err.message}; the watch stopped (resume after ROWID"
+                                     f" {self.cursor})") from err
+            self._schema_failed = True
+            self._drop_session()  # reopening probes the columns again
+            self._report_trouble(err)
+            return
         except DatabaseError as err:
             self._drop_session()
             self._report_trouble(err)
             return
+        self._schema_failed = False
         if self._trouble is not None:
             self._trouble = None
-            self._status(f"{self._path} is readable again; resuming after ROWID {self._cursor}")
+            self._status(f"{self._path} is readable again; resuming after ROWID {self.cursor}")
 
     def _drain(self, db: ChatDB) -> Iterator[WatchEvent]:
-        """Deliver every row past the cursor, a page at a time, until one must be held."""
+        """Deliver pending rows that were joined, then every row past the scan, a page at a
+        time, until one must be held."""
+        self._holding = False
+        now_ns = time.time_ns()
+        yield from self._recheck(db, now_ns)
         while not self._bell.is_closed():
             newest = db.max_rowid()  # read first: the page query then sees every row up to it
-            page = db.messages_after(self._cursor, limit=self._page_size, chat_id=self._chat_id,
-                                     reactions=self._reactions)
-            now = time.monotonic()
-            for index, (message, _) in enumerate(page):
-                if message.id <= self._cursor:
-                    continue  # a row joined to two chats comes back once per chat
-                decision = self._sequencer.decide(page, index, now)
-                if isinstance(decision, Hold):
-                    self._held_retry_at = min(decision.until, now + HOLD_RETRY_S)
-                    self._sequencer.forget_through(self._cursor)
-                    return
-                self._cursor = message.id
+            if newest < self._scan and db.rowid_high_water() < self._scan:
+                self._reanchor(db, f"{self._path} was rolled back: the highest ROWID it ever"
+                                   f" held is below the cursor {self._scan}")
+                continue
+            batch, full = read_after(db, self._scan, limit=self._page_size,
+                                     chat_id=self._chat_id, reactions=self._reactions)
+            for index, item in enumerate(batch):
+                if isinstance(item, Unreadable):
+                    self._scan = item.rowid
+                    yield from self._give_up(item.rowid, item.guid, "unreadable",
+                                             f"cannot be read ({item.error})")
+                    continue
+                message, date_ns = item
+                decision = self._sequencer.decide(db, batch, index, complete=not full)
+                if isinstance(decision, Unjoined):
+                    fresh = message.id > self._live_from or is_recent(
+                        date_ns, self._horizon_s, now_ns)
+                    if self._held(message.id, fresh):
+                        return
+                    first_seen = self._first_seen.pop(message.id)
+                    self._scan = message.id
+                    if self._clock.now - first_seen >= self._horizon_s:
+                        yield from self._never_joined(message.id, message.guid)
+                    else:
+                        self._add_pending(message.id, _Orphan(message.guid, first_seen))
+                    continue
+                if isinstance(decision, AwaitPreview):
+                    if self._held(message.id, message.id > self._live_from):
+                        return
+                    decision = Emit(decision.message)
+                self._first_seen.pop(message.id, None)
+                self._scan = message.id
                 if isinstance(decision, Emit):
-                    if self._updates is not None:
-                        self._updates.delivered(decision.message)
-                    yield WatchEvent("message", decision.message)
+                    yield self._deliver(decision.message, date_ns)
                     if self._bell.is_closed():
                         return
-                elif decision.report:
-                    self._status(decision.report)
-            if len(page) < self._page_size:
+            if not full:
                 # Rows up to ``newest`` missing from the page belong to other chats or are
                 # tapbacks: step over them so later polls do not scan them again.
-                self._cursor = max(self._cursor, newest)
-                self._sequencer.forget_through(self._cursor)
+                self._scan = max(self._scan, newest)
+                self._forget()
                 return
+
+    def _held(self, rowid: int, fresh: bool) -> bool:
+        """Whether the row at the scan is (still) held: ``fresh`` and first seen less than
+        ``hold_s`` of awake time ago. Remembers when it was first seen either way."""
+        first_seen = self._first_seen.setdefault(rowid, self._clock.now)
+        if fresh and self._clock.now - first_seen < self._hold_s:
+            self._holding = True
+            self._forget()
+            return True
+        return False
+
+    def _recheck(self, db: ChatDB, now_ns: int) -> Iterator[WatchEvent]:
+        """Pending rows: deliver those joined since, drop those deleted or gone, give up those
+        past the horizon."""
+        if not self._pending:
+            return
+        states = db.join_states(sorted(self._pending))
+        for rowid in [r for r in self._pending if states.get(r, "gone") in ("gone", "deleted")]:
+            self._drop_pending(rowid)
+        joined = sorted(rowid for rowid, state in states.items() if state == "joined")
+        unjoined_again: set[int] = set()
+        for item in read_rowids(db, joined, chat_id=self._chat_id, reactions=self._reactions):
+            if isinstance(item, Unreadable):
+                orphan = self._drop_pending(item.rowid)
+                yield from self._give_up(item.rowid, orphan.guid, "unreadable",
+                                         f"cannot be read ({item.error})")
+                continue
+            message, date_ns = item
+            if message.chat_id == 0:
+                unjoined_again.add(message.id)  # its join went away again: still pending
+                continue
+            self._drop_pending(message.id)
+            decision = self._sequencer.decide(db, [item], 0, complete=False)
+            if isinstance(decision, AwaitPreview):
+                decision = Emit(decision.message)  # it has waited long enough
+            if isinstance(decision, Emit):
+                yield self._deliver(decision.message, date_ns)
+        for rowid in joined:  # joined only to chats this watcher does not follow
+            if rowid in self._pending and rowid not in unjoined_again:
+                self._drop_pending(rowid)
+        for rowid, orphan in list(self._pending.items()):
+            if self._clock.now - orphan.first_seen >= self._horizon_s:
+                self._drop_pending(rowid)
+                yield from self._never_joined(rowid, orphan.guid)
+
+    def _add_pending(self, rowid: int, orphan: _Orphan) -> None:
+        if not self._pending:
+            self._pending_floor = rowid
+        self._pending[rowid] = orphan  # always above every pending row: the floor stays
+
+    def _drop_pending(self, rowid: int) -> _Orphan:
+        orphan = self._pending.pop(rowid)
+        if self._pending and rowid == self._pending_floor:
+            self._pending_floor = min(self._pending)
+        return orphan
+
+    def _deliver(self, message: Message, date_ns: int | None) -> WatchEvent:
+        cursor = max(self._given, self.cursor)
+        self._given = cursor
+        message = msgspec.structs.replace(message, cursor=cursor)
+        if self._updates is not None:
+            self._updates.delivered(message)
+        if self._last is None or message.id > self._last.rowid:
+            self._last = _Delivered(message.id, message.guid, date_ns)
+        return WatchEvent("message", message)
+
+    def _never_joined(self, rowid: int, guid: str) -> Iterator[WatchEvent]:
+        return self._give_up(rowid, guid, "never_joined",
+                             f"was not joined to any chat within {self._horizon_s:g}s of"
+                             " watching (Messages never filed it in a conversation)")
+
+    def _give_up(self, rowid: int, guid: str, reason: SkipReason,
+                 why: str) -> Iterator[WatchEvent]:
+        detail = f"message {rowid}{f' ({guid})' if guid else ''} {why}; skipped it"
+        if self._report_skipped:
+            yield WatchEvent("skipped", SkippedRow(rowid, guid, reason, detail))
+        else:
+            self._status(detail)
+
+    def _forget(self) -> None:
+        self._sequencer.forget_through(self._scan)
+        if self._first_seen:
+            self._first_seen = {k: v for k, v in self._first_seen.items() if k > self._scan}
 
     def _changes(self, tracker: UpdateTracker, session: _Session) -> Iterator[WatchEvent]:
         delivered: set[int] = set()
-        for message, date_ns in tracker.changes(session.db, self._cursor):
-            if message.id in delivered or (self._chat_id is not None
-                                           and message.chat_id != self._chat_id):
+        for message, date_ns in tracker.changes(session.db, self._scan, self._chat_id):
+            if message.id in delivered or message.id in self._pending or (
+                    self._chat_id is not None and message.chat_id != self._chat_id):
                 continue
             if (message.is_reaction and not self._reactions) or message.chat_id == 0 or \
                     not self._filters.accepts(message, date_ns):
@@ -278,12 +464,51 @@ class Watcher:
             session = None
             if identity is not None:
                 self._status(f"{self._path} was replaced by a new file; reopening it and resuming"
-                             f" after ROWID {self._cursor}")
+                             f" after ROWID {self.cursor}")
         if session is None:
             if identity is None:
                 raise DatabaseNotFound(self._path)
             session = self._session = _Session(self._path, identity)
+            if identity != self._identity:
+                self._identity = identity
+                self._check_anchor(session.db)
         return session
+
+    def _check_anchor(self, db: ChatDB) -> None:
+        """A new file at the path: is our history (the last delivered message, at its ROWID)
+        still there? If not, or if it never held ROWIDs as high as the cursor, re-anchor."""
+        last = self._last
+        moved = last is not None and db.rowid_of_guid(last.guid) != last.rowid
+        if moved or db.rowid_high_water() < self._scan:
+            self._reanchor(db, f"{self._path} is not the file this watch was reading (an older"
+                               " copy?)")
+
+    def _reanchor(self, db: ChatDB, why: str) -> None:
+        """Resume right after the last delivered message as found in this file: by its guid,
+        else the last row dated before it; with nothing delivered yet, at this file's newest."""
+        last = self._last
+        found = db.rowid_of_guid(last.guid) if last is not None and last.guid else None
+        if last is not None and found is not None:
+            anchor, how = found, f"the last delivered message ({last.guid}) is ROWID {found} here"
+        elif last is not None and last.date_ns is not None:
+            after = db.oldest_rowid_since(last.date_ns + 1)
+            anchor = db.max_rowid() if after is None else after - 1
+            how = (f"the last delivered message ({last.guid}) is not in it; resuming after the"
+                   f" last row dated before it")
+        else:
+            anchor = min(self._scan, db.max_rowid())
+            how = "nothing was delivered yet"
+        dropped = len(self._pending)
+        self._scan = self._given = self._live_from = anchor
+        self._pending.clear()
+        self._first_seen.clear()
+        self._sequencer.forget_all()
+        if self._updates is not None:
+            self._updates = UpdateTracker()
+            self._updates.prime(db, anchor)
+        lost = f"; {dropped} pending unjoined row(s) of the old file dropped" if dropped else ""
+        self._status(f"WARNING: {why}; {how}: delivering every row after ROWID {anchor} (cursors"
+                     f" restart there; some messages may come twice){lost}")
 
     def _drop_session(self) -> None:
         with self._lock:
@@ -300,7 +525,7 @@ class Watcher:
             text = f"cannot read {self._path} ({err.message}); retrying"
         if text != self._trouble:
             self._trouble = text
-            self._status(f"{text} (resuming after ROWID {self._cursor})")
+            self._status(f"{text} (resuming after ROWID {self.cursor})")
 
     def _start_wakeup(self) -> FileWakeup | None:
         try:
@@ -318,11 +543,12 @@ def _ignore(_: str) -> None:
     pass
 
 
-def _check_settings(debounce_s: float, poll_interval_s: float, hold_s: float,
+def _check_settings(debounce_s: float, poll_interval_s: float, hold_s: float, horizon_s: float,
                     page_size: int) -> None:
-    if debounce_s < 0 or hold_s < 0:
-        raise InvalidInput("debounce and hold times cannot be negative")
+    if debounce_s < 0 or hold_s < 0 or horizon_s < 0:
+        raise InvalidInput("debounce, hold and horizon times cannot be negative")
     if poll_interval_s <= 0:
         raise InvalidInput("the fallback poll interval must be positive")
     if page_size < 1:
         raise InvalidInput(f"page size must be at least 1 (got {page_size})")
+

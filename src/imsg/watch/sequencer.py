@@ -1,40 +1,43 @@
-"""Deciding, row by row in ROWID order, what a watcher hands out: emit, skip, or hold back.
+"""What each message row becomes, decided the same way for live watch and for paging.
 
-Messages writes a conversation in several commits, so a fresh row can be incomplete:
+Rows are decided one at a time in ROWID order. The rules read only the database (never what a
+particular watcher happened to see), so a live watcher, a watcher replaying from any cursor and
+``page_after`` with any page size agree on every row:
 
-- **Not joined yet.** The ``message`` row is committed before its ``chat_message_join`` row. Such
-  a row is held back (and every row after it waits, so order stays strict) until it is joined or
-  ``hold_s`` has passed since it was first seen; then it is skipped and reported, never emitted
-  with ``chat_id`` 0 (Swift 0.9 emitted those as direct-message payloads, #118).
-- **Link preview still to come.** A text row containing a link is often followed, within a
-  second, by a URL-balloon row for the same link. A live text row with a link is held until its
-  preview row arrives (the preview is then folded into it as ``url_preview`` and the preview row
-  is not emitted) or ``hold_s`` has passed (then it is emitted as it is).
-- **Duplicate preview.** Messages sometimes writes the preview row again, half a minute later
-  (#64): a preview row repeating a link this watcher emitted in the last 90 s from the same sender
-  in the same chat is skipped. (So is a deliberate re-send of the same bare link within 90 s.)
+- **Not joined yet** (``chat_id`` 0): ``Unjoined``; the caller decides how long to wait (see
+  ``engine`` and ``paging``). A row in Recently Deleted (Messages moved its join to
+  ``chat_recoverable_message_join``) is not a message to deliver: ``Pass``.
+- **Filtered out** (participants, dates): ``Pass``.
+- **Link previews.** A URL-balloon row *belongs to* the closest earlier row of its chat that is
+  neither a tapback nor a preview when ``imsg.chatdb.previews.belongs_to`` says so (the rule
+  history and search fold by). That text row is delivered carrying the preview
+  (``url_preview``; the lowest ROWID when several belong to it), and a preview that belongs to a
+  text row is never delivered on its own, whether the text row was delivered with it, earlier
+  without it, or before the page. A preview belonging to no text row is delivered as itself,
+  unless it repeats the link of an earlier preview from the same sender in the same chat within
+  90 s (Messages sometimes writes one twice): ``Pass``.
+- **A link whose preview is not written yet**: a plain row with a link, followed in its chat by
+  nothing but (non-matching) previews so far: ``AwaitPreview``; the caller may hold it briefly.
+- Everything else: ``Emit``.
 
-All state is per watcher and bounded: it only concerns rows above the cursor plus the last few
-hundred links emitted.
+Work per row is a few comparisons; only rows with links and unfolded previews look at their
+chat's neighbouring rows (an index walk of at most ``NEIGHBOURS`` rows).
 """
 
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import msgspec
-
 from imsg.chatdb.models import Message
-from imsg.chatdb.reader import Filters
+from imsg.chatdb.previews import belongs_to, is_url_preview, preview_link, with_preview
+from imsg.chatdb.reader import ChatDB, Filters
+from imsg.watch.rows import Item, Row, Unreadable
 
 DUPLICATE_WINDOW_NS = 90 * 1_000_000_000
-RECENT_LINKS = 256
+NEIGHBOURS = 16
 _LINK = re.compile(r"(?i)\b(?:https?://|www\.)\S")
-
-Row = tuple[Message, int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,127 +46,129 @@ class Emit:
 
 
 @dataclass(frozen=True, slots=True)
-class Skip:
-    report: str | None = None
+class Pass:
+    """Not delivered, and nothing to wait for."""
 
 
 @dataclass(frozen=True, slots=True)
-class Hold:
-    until: float  # monotonic time at which the row stops being held
-
-
-Decision = Emit | Skip | Hold
+class Unjoined:
+    """Not joined to a chat yet."""
 
 
 @dataclass(frozen=True, slots=True)
-class _Link:
-    rowid: int
-    chat_id: int
-    is_from_me: bool
-    sender: str
-    text: str  # casefolded
-    date_ns: int | None
+class AwaitPreview:
+    """A text row whose link preview may still be written; ``message`` is it without one."""
+
+    message: Message
 
 
-def _preview_link(message: Message) -> str:
-    """The link a URL-balloon row stands for, casefolded, without a trailing slash."""
-    assert message.url_preview is not None
-    link = message.text.strip() or message.url_preview.url
-    return link.casefold().rstrip("/")
+Decision = Emit | Pass | Unjoined | AwaitPreview
 
 
-def _within_window(earlier_ns: int | None, later_ns: int | None) -> bool:
-    if earlier_ns is None or later_ns is None:
-        return False
-    return 0 <= later_ns - earlier_ns <= DUPLICATE_WINDOW_NS
+def is_recent(date_ns: int | None, window_s: float, now_ns: int) -> bool:
+    """Whether a row is dated within ``window_s`` of ``now_ns`` (either side: clocks differ)."""
+    return date_ns is not None and abs(now_ns - date_ns) < window_s * 1_000_000_000
 
 
-def _is_preview(message: Message) -> bool:
-    return message.url_preview is not None and not message.is_reaction
+def _is_plain(message: Message) -> bool:
+    return (not message.balloon_bundle_id and not message.is_reaction
+            and message.group_event is None and message.poll is None)
 
 
-def _has_bare_link(message: Message) -> bool:
-    return (message.url_preview is None and not message.is_reaction
-            and message.group_event is None and _LINK.search(message.text) is not None)
+def _waits_for_preview(message: Message) -> bool:
+    return _is_plain(message) and _LINK.search(message.text) is not None
+
+
+class _Open:
+    """The run of rows after a text row has not ended yet: its preview may still come."""
+
+
+_OPEN = _Open()
 
 
 class Sequencer:
-    """Per-watcher decisions over pages of rows (``ChatDB.messages_after`` output).
+    """Decisions over ROWID-ordered batches (``rows.read_after`` output), one per row.
 
-    ``live_from`` is the newest ROWID when the watcher started: only rows above it are held for a
-    link preview (a replayed backlog already contains its previews, or never will).
+    The only state is the set of preview rows already folded into a text row above the cursor
+    (a shortcut: the database would give the same answer), dropped by ``forget_through``.
     """
 
-    def __init__(self, *, filters: Filters, hold_s: float, live_from: int) -> None:
-        self._filters = filters
-        self._hold_s = hold_s
-        self._live_from = live_from
-        self._first_seen: dict[int, float] = {}
+    def __init__(self, filters: Filters | None = None) -> None:
+        self._filters = filters or Filters()
         self._folded: set[int] = set()
-        self._links: deque[_Link] = deque(maxlen=RECENT_LINKS)
 
-    def decide(self, page: Sequence[Row], index: int, now: float) -> Decision:
-        message, date_ns = page[index]
-        if message.id in self._folded:
-            return Skip()
-        if not self._filters.accepts(message, date_ns):
-            return Skip()
+    def decide(self, db: ChatDB, batch: Sequence[Item], index: int, *,
+               complete: bool) -> Decision:
+        """The decision for ``batch[index]`` (a readable row). ``complete`` says the batch
+        reaches the newest row there is (no rows after it were left unread)."""
+        message, date_ns = _row(batch[index])
         if message.chat_id == 0:
-            until = self._first_seen.setdefault(message.id, now) + self._hold_s
-            if now < until:
-                return Hold(until)
-            return Skip(f"message {message.id} still belongs to no chat after {self._hold_s:g}s;"
-                        " skipped it (Messages never joined it to a conversation)")
-        if _is_preview(message) and self._repeats_emitted_link(message, date_ns):
-            return Skip()
-        if _has_bare_link(message):
-            preview = self._preview_after(page, index)
-            if preview is not None:
-                self._folded.add(preview.id)
-                assert preview.url_preview is not None
-                return self._emit(msgspec.structs.replace(message, url_preview=preview.url_preview),
-                                  date_ns)
-            if message.id > self._live_from:
-                until = self._first_seen.setdefault(message.id, now) + self._hold_s
-                if now < until:
-                    return Hold(until)
-        return self._emit(message, date_ns)
-
-    def forget_through(self, cursor: int) -> None:
-        """Drop state about rows at or below the cursor: they will never be looked at again."""
-        if self._first_seen:
-            self._first_seen = {k: v for k, v in self._first_seen.items() if k > cursor}
-        if self._folded:
-            self._folded = {rowid for rowid in self._folded if rowid > cursor}
-
-    def _emit(self, message: Message, date_ns: int | None) -> Emit:
-        if message.url_preview is not None or _has_bare_link(message):
-            self._links.append(_Link(message.id, message.chat_id, message.is_from_me,
-                                     message.sender, message.text.casefold(), date_ns))
+            deleted = db.join_states([message.id]).get(message.id) == "deleted"
+            return Pass() if deleted else Unjoined()
+        if message.id in self._folded or not self._filters.accepts(message, date_ns):
+            return Pass()
+        if is_url_preview(message):
+            if self._belongs_or_repeats(db, message, date_ns):
+                return Pass()
+            return Emit(message)
+        if _waits_for_preview(message):
+            found = self._own_preview(db, batch, index, complete)
+            if isinstance(found, Message):
+                self._folded.add(found.id)
+                return Emit(with_preview(message, found))
+            if found is _OPEN:
+                return AwaitPreview(message)
         return Emit(message)
 
-    def _repeats_emitted_link(self, preview: Message, date_ns: int | None) -> bool:
-        link = _preview_link(preview)
-        return any(
-            seen.rowid < preview.id and seen.chat_id == preview.chat_id
-            and seen.is_from_me == preview.is_from_me and seen.sender == preview.sender
-            and link in seen.text and _within_window(seen.date_ns, date_ns)
-            for seen in self._links
+    def forget_through(self, rowid: int) -> None:
+        """Drop what concerns rows at or below ``rowid``: they will not be decided again."""
+        if self._folded:
+            self._folded = {k for k in self._folded if k > rowid}
+
+    def forget_all(self) -> None:
+        self._folded.clear()
+
+    def _own_preview(self, db: ChatDB, batch: Sequence[Item], index: int,
+                     complete: bool) -> Message | _Open | None:
+        """The first preview row belonging to the text row at ``index``; ``_OPEN`` when none
+        does yet but the rows after it in its chat are still only previews (or none)."""
+        text, text_date = _row(batch[index])
+        after = [item for item in batch[index + 1:] if not isinstance(item, Unreadable)
+                 and item[0].chat_id == text.chat_id and not item[0].is_reaction]
+        found = _first_belonging(text, text_date, after)
+        if found is not _OPEN or complete:
+            return found
+        last = next(item for item in reversed(batch) if not isinstance(item, Unreadable))
+        more = db.chat_rows_near(text.chat_id, max(last[0].id, text.id), after=True,
+                                 limit=NEIGHBOURS)
+        found = _first_belonging(text, text_date, more)
+        return None if found is _OPEN and len(more) == NEIGHBOURS else found
+
+    def _belongs_or_repeats(self, db: ChatDB, preview: Message, date_ns: int | None) -> bool:
+        earlier = db.chat_rows_near(preview.chat_id, preview.id, after=False, limit=NEIGHBOURS)
+        candidate = next((row for row in earlier if not is_url_preview(row[0])), None)
+        if candidate is not None and belongs_to(preview, date_ns, *candidate):
+            return True
+        link = preview_link(preview)
+        return link is not None and any(
+            is_url_preview(other) and preview_link(other) == link
+            and other.sender == preview.sender and other.is_from_me == preview.is_from_me
+            and other_date is not None and date_ns is not None
+            and 0 <= date_ns - other_date <= DUPLICATE_WINDOW_NS
+            for other, other_date in earlier
         )
 
-    @staticmethod
-    def _preview_after(page: Sequence[Row], index: int) -> Message | None:
-        """The URL-balloon row later in ``page`` repeating a link of the text row at ``index``."""
-        text_row, text_date = page[index]
-        text = text_row.text.casefold()
-        for candidate, date_ns in page[index + 1:]:
-            if not _within_window(text_date, date_ns):
-                if date_ns is not None and text_date is not None and date_ns > text_date:
-                    return None
-                continue
-            if (_is_preview(candidate) and candidate.chat_id == text_row.chat_id
-                    and candidate.is_from_me == text_row.is_from_me
-                    and candidate.sender == text_row.sender
-                    and _preview_link(candidate) in text):
-                return candidate
-        return None
+
+def _first_belonging(text: Message, text_date: int | None,
+                     rows: Sequence[Row]) -> Message | _Open | None:
+    for candidate, date_ns in rows:
+        if not is_url_preview(candidate):
+            return None  # a plain row ends the run: later previews have it as their candidate
+        if belongs_to(candidate, date_ns, text, text_date):
+            return candidate
+    return _OPEN
+
+
+def _row(item: Item) -> Row:
+    assert not isinstance(item, Unreadable)
+    return item

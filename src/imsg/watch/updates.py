@@ -8,7 +8,8 @@ from the built message, not the column: macOS 26 marks an unsend with ``date_edi
 
 Only rows dated within ``WINDOW_S`` are scanned (Messages allows edits for 15 minutes and unsends
 for 2): the scan is a ROWID range over recent rows, cheap however large the database. An edit of
-an older message (e.g. synced after a day offline) is not reported.
+an older message (e.g. synced after a day offline) is not reported. A changed row that cannot be
+read any more is passed over.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import msgspec
 
 from imsg.chatdb.models import Message
 from imsg.chatdb.reader import ChatDB
+from imsg.watch.rows import Unreadable, read_rowids
 
 WINDOW_S = 24 * 3600
 FLOOR_REFRESH_S = 60.0
@@ -47,11 +49,10 @@ class UpdateTracker:
         if message.edited_at or message.retracted_at:
             self._shown[message.id] = (message.edited_at, message.retracted_at)
 
-    def changes(self, db: ChatDB, upto: int) -> list[tuple[Message, int | None]]:
-        """Rows at or below ``upto`` whose edit state changed since last shown, ``event`` set.
-
-        A row joined to several chats comes back once per chat (the caller picks one).
-        """
+    def changes(self, db: ChatDB, upto: int,
+                chat_id: int | None = None) -> list[tuple[Message, int | None]]:
+        """Rows at or below ``upto`` whose edit state changed since last shown, ``event`` set;
+        each once, with its lowest chat (or ``chat_id``, leaving out rows not in it)."""
         self._refresh_floor(db, upto)
         moved = []
         for rowid, edited, retracted in db.edit_marks(self._floor, upto):
@@ -60,7 +61,8 @@ class UpdateTracker:
                 moved.append(rowid)
         if not moved:
             return []
-        rows = db.messages_by_rowid(moved)
+        rows = [item for item in read_rowids(db, moved, chat_id=chat_id, reactions=True)
+                if not isinstance(item, Unreadable)]
         fresh = {m.id for m, _ in rows
                  if self._shown.get(m.id, (None, None)) != (m.edited_at, m.retracted_at)}
         changed = []
