@@ -8,7 +8,8 @@ status, and may ``create`` what the real tool would (clang's ``-o`` file, osacom
 bundle). Unanswered calls exit 0 silently.
 
 ``StatusServer`` listens on a Unix socket and answers each request line with the next canned
-reply (the last one repeats), recording the requests.
+reply (the last one repeats), recording the requests. ``mac``/``linux`` are hosts under the
+test's directory; ``with_clang`` answers what building and signing the bundle asks.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from imsg.service import Host
 
 TOOLS = ("launchctl", "codesign", "security", "osacompile", "log", "open", "systemctl",
          "clang", "xcode-select", "openssl")
@@ -117,7 +120,11 @@ class StatusServer:
         self.replies = replies
         self.requests: list[bytes] = []
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(path))
+        old_umask = os.umask(0o177)  # mode 0600, as the real server binds it
+        try:
+            self.sock.bind(str(path))
+        finally:
+            os.umask(old_umask)
         self.sock.listen(16)
         self._stop = False
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -140,6 +147,7 @@ class StatusServer:
     def close(self) -> None:
         self._stop = True
         self.sock.close()
+        self.path.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -149,3 +157,36 @@ def status_server(path: Path, replies: list[dict[str, Any]]) -> Iterator[StatusS
         yield server
     finally:
         server.close()
+
+
+PYTHON = "/opt/py/bin/python3"
+IDENTITY_LIST = ('  1) 0123456789ABCDEF0123456789ABCDEF01234567 "imsg Local Signing"\n'
+                 "     1 valid identities found\n")
+SIGNED = ("Executable={exe}\nIdentifier=com.imsg.rpc\nFormat=app bundle with Mach-O thin "
+          "(arm64)\nCodeDirectory v=20500 size=600 flags=0x10000(runtime) hashes=9+7 "
+          "location=embedded\nCDHash={cdhash}\nAuthority=imsg Local Signing\n"
+          "TeamIdentifier=not set\n")
+ADHOC = ("Executable={exe}\nIdentifier=com.imsg.rpc\nCodeDirectory v=20400 size=600 "
+         "flags=0x20002(adhoc,linker-signed) hashes=9+7 location=embedded\nCDHash={cdhash}\n"
+         "Signature=adhoc\nTeamIdentifier=not set\n")
+REQUIREMENT = ('Executable={exe}\ndesignated => identifier "com.imsg.rpc" and certificate '
+               'root = H"{leaf}"\n')
+
+
+def mac(tmp_path: Path, **env: str) -> Host:
+    return Host("darwin", str(tmp_path / "home"), 501, env, PYTHON)
+
+
+def linux(tmp_path: Path, **env: str) -> Host:
+    return Host("linux", str(tmp_path / "home"), 1000, env, "/usr/bin/python3")
+
+
+def with_clang(tools: Tools, exe: str, *, adhoc: bool = True, cdhash: str = "aa11",
+               leaf: str = "ab12") -> None:
+    """Command Line Tools installed; codesign describes a signature (ad hoc or by "imsg
+    Local Signing") with this code hash and certificate."""
+    tools.answer("xcode-select", "/Library/Developer/CommandLineTools\n")
+    tools.answer("clang", create="file", when=("-o",))
+    signature = (ADHOC if adhoc else SIGNED).format(exe=exe, cdhash=cdhash)
+    tools.answer("codesign", stderr=signature, when=("-dv",))
+    tools.answer("codesign", REQUIREMENT.format(exe=exe, leaf=leaf), when=("-r-",))

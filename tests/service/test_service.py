@@ -19,36 +19,17 @@ from imsg.service.access import SETTINGS_URL, guide_access
 from imsg.service.core import ADHOC_WARNING, create_identity, uninstall_steps
 from imsg.service.logs import follow, tail
 from imsg.service.steps import describe, execute
-from tests.service.fakes import StatusServer, Tools, status_reply, status_server
-
-PYTHON = "/opt/py/bin/python3"
-IDENTITY_LIST = ('  1) 0123456789ABCDEF0123456789ABCDEF01234567 "imsg Local Signing"\n'
-                 "     1 valid identities found\n")
-SIGNED = ("Executable={exe}\nIdentifier=com.imsg.rpc\nFormat=app bundle with Mach-O thin "
-          "(arm64)\nCodeDirectory v=20500 size=600 flags=0x10000(runtime) hashes=9+7 "
-          "location=embedded\nCDHash={cdhash}\nAuthority=imsg Local Signing\n"
-          "TeamIdentifier=not set\n")
-ADHOC = ("Executable={exe}\nIdentifier=com.imsg.rpc\nCodeDirectory v=20400 size=600 "
-         "flags=0x20002(adhoc,linker-signed) hashes=9+7 location=embedded\nCDHash={cdhash}\n"
-         "Signature=adhoc\nTeamIdentifier=not set\n")
-REQUIREMENT = ('Executable={exe}\ndesignated => identifier "com.imsg.rpc" and certificate '
-               'root = H"{leaf}"\n')
-
-
-def mac(tmp_path: Path, **env: str) -> Host:
-    return Host("darwin", str(tmp_path / "home"), 501, env, PYTHON)
-
-
-def linux(tmp_path: Path, **env: str) -> Host:
-    return Host("linux", str(tmp_path / "home"), 1000, env, "/usr/bin/python3")
-
-
-def with_clang(tools: Tools, exe: str, *, adhoc: bool = True, cdhash: str = "aa11") -> None:
-    tools.answer("xcode-select", "/Library/Developer/CommandLineTools\n")
-    tools.answer("clang", create="file", when=("-o",))
-    signature = (ADHOC if adhoc else SIGNED).format(exe=exe, cdhash=cdhash)
-    tools.answer("codesign", stderr=signature, when=("-dv",))
-    tools.answer("codesign", REQUIREMENT.format(exe=exe, leaf="ab12"), when=("-r-",))
+from tests.service.fakes import (
+    IDENTITY_LIST,
+    PYTHON,
+    StatusServer,
+    Tools,
+    linux,
+    mac,
+    status_reply,
+    status_server,
+    with_clang,
+)
 
 
 def test_macos_install_builds_a_bundle_that_holds_full_disk_access(tmp_path: Path,

@@ -86,7 +86,7 @@ def service_checks(host: Host, runner: Runner, socket_path: str | None = None,
         rows = tcc_rows(tcc_db_paths if tcc_db_paths is not None else tcc_paths(host.home))
         checks.append(check_tcc(rows, names, bundle, evidence))
         checks.append(check_tccd(tccd_decisions(runner), names, bundle, evidence))
-    if checks[1].status == "ok":
+    if checks[1].status in ("ok", "warn"):
         checks.append(check_access(ask_service(sock), host, evidence))
     else:
         checks.append(Check("access", "skip", "no service answers on the socket (see above)"))
