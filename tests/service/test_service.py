@@ -257,7 +257,7 @@ def test_logs_tail_and_follow_through_rotation(tmp_path: Path) -> None:
     seen: list[str] = []
 
     def reader() -> None:
-        for line in follow(str(log), stop, poll_s=0.01, from_end=False):
+        for line in follow(str(log), stop, poll_s=0.01, offset=0):
             seen.append(line)
 
     thread = threading.Thread(target=reader)
@@ -307,7 +307,33 @@ def test_cli_dry_runs_change_nothing(tmp_path: Path, isolated_home: Path) -> Non
     assert ident.returncode == 0 and "$ openssl req -x509" in ident.stdout
     assert "<one-time random password>" in ident.stdout
     assert list(isolated_home.iterdir()) == []
+    logs = subprocess.run([sys.executable, "-m", "imsg", "service", "logs"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert logs.returncode == 0 and "no log at" in logs.stderr and logs.stdout == ""
     bad = subprocess.run([sys.executable, "-m", "imsg", "service", "install", "--dry-run",
                           "--socket", "/tmp/a\nExecStartPre=/x"], capture_output=True,
                          text=True, env=env, timeout=60)
     assert bad.returncode == 2 and "control character" in bad.stderr
+
+
+def test_cli_logs_prints_the_tail_and_follows(tmp_path: Path) -> None:
+    import signal
+
+    state = tmp_path / "state"
+    (state / "imsg").mkdir(parents=True)
+    (state / "imsg" / "rpc.log").write_text("".join(f"line {i}\n" for i in range(10)))
+    env = {**os.environ, "XDG_STATE_HOME": str(state)}
+    run = subprocess.run([sys.executable, "-m", "imsg", "service", "logs", "-n", "2"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 0 and run.stdout == "line 8\nline 9\n"
+    follow_proc = subprocess.Popen([sys.executable, "-m", "imsg", "service", "logs", "-f", "-n",
+                                    "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, env=env)
+    assert follow_proc.stdout is not None
+    assert follow_proc.stdout.readline() == "line 9\n"
+    with (state / "imsg" / "rpc.log").open("a") as fh:
+        fh.write("line 10\n")
+    assert follow_proc.stdout.readline() == "line 10\n"
+    follow_proc.send_signal(signal.SIGINT)
+    out, err = follow_proc.communicate(timeout=20)
+    assert follow_proc.returncode == 0 and out == "" and "Traceback" not in err

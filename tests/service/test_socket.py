@@ -244,3 +244,15 @@ def test_socket_and_connect_together_is_a_usage_error(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "imsg", "rpc", "--socket", "--connect"],
                          capture_output=True, text=True, timeout=WAIT_S)
     assert run.returncode == 2 and "not both" in run.stderr and run.stdout == ""
+
+
+def test_exit_with_parent_stops_when_the_launcher_is_gone(tmp_path: Path, db: str) -> None:
+    path = tmp_path / "run" / "rpc.sock"
+    launcher = subprocess.Popen(
+        ["/bin/sh", "-c", f'"{sys.executable}" -m imsg rpc --socket "{path}" --db "{db}" '
+                          "--exit-with-parent & wait"], env=sim_env(db),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: probe(str(path)) == "listening", "the socket")
+    launcher.kill()  # SIGKILL: nothing is forwarded, the child is orphaned
+    launcher.wait()
+    wait_for(lambda: probe(str(path)) == "missing", "the orphaned server to stop")

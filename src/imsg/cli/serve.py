@@ -267,13 +267,14 @@ def service_logs(follow: bool, count: int) -> None:
 
     from imsg.service import Host, read_record
     from imsg.service.logs import follow as follow_log
-    from imsg.service.logs import tail
+    from imsg.service.logs import size, tail
 
     host = Host.current()
     record = read_record(host)
     path = record.log_path if record else host.log_path
     out = Output(False)
-    lines = tail(path, count)
+    end = size(path)
+    lines = tail(path, count, end)
     if not lines and not follow and not os.path.exists(path):
         click.echo(f"imsg: no log at {path} yet", err=True)
         return
@@ -282,7 +283,7 @@ def service_logs(follow: bool, count: int) -> None:
     if follow:
         stop = threading.Event()
         try:
-            for line in follow_log(path, stop):
+            for line in follow_log(path, stop, offset=end):
                 out.line(line)
         except KeyboardInterrupt:
             stop.set()

@@ -15,20 +15,31 @@ from collections.abc import Iterator
 BLOCK = 64 * 1024
 
 
-def tail(path: str, lines: int = 50) -> list[str]:
-    """The last ``lines`` lines of the log (older ones from ``<path>.1``); [] when none."""
-    found = _last_lines(path, lines)
+def size(path: str) -> int:
+    """The log's current size (0 when absent): where ``tail`` may stop and ``follow``
+    start, so no line falls between them."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def tail(path: str, lines: int = 50, end: int | None = None) -> list[str]:
+    """The last ``lines`` lines of the log before offset ``end`` (default: its end), older
+    ones from ``<path>.1``; [] when none."""
+    found = _last_lines(path, lines, end)
     if len(found) < lines:
-        found = _last_lines(path + ".1", lines - len(found)) + found
+        found = _last_lines(path + ".1", lines - len(found), None) + found
     return found
 
 
-def _last_lines(path: str, count: int) -> list[str]:
+def _last_lines(path: str, count: int, end: int | None) -> list[str]:
     if count <= 0:
         return []
     try:
         with open(path, "rb") as fh:
-            end = fh.seek(0, os.SEEK_END)
+            length = fh.seek(0, os.SEEK_END)
+            end = length if end is None else min(end, length)
             data = b""
             position = end
             while position > 0 and data.count(b"\n") <= count:
@@ -43,13 +54,14 @@ def _last_lines(path: str, count: int) -> list[str]:
 
 
 def follow(path: str, stop: threading.Event, poll_s: float = 0.2,
-           from_end: bool = True) -> Iterator[str]:
-    """Yield each line appended to ``path`` (a partial last line waits for its newline)
-    until ``stop`` is set; survives the file being absent, rotated or truncated."""
+           offset: int | None = None) -> Iterator[str]:
+    """Yield each line of ``path`` from ``offset`` (default: its end) and every line
+    appended after (a partial last line waits for its newline) until ``stop`` is set;
+    survives the file being absent, rotated (read from the start) or truncated."""
     handle = None
     identity: tuple[int, int] | None = None
     pending = b""
-    start_at_end = from_end
+    first = True
     try:
         while not stop.is_set():
             if handle is None:
@@ -60,9 +72,9 @@ def follow(path: str, stop: threading.Event, poll_s: float = 0.2,
                     continue
                 st = os.fstat(handle.fileno())
                 identity = (st.st_dev, st.st_ino)
-                if start_at_end:
-                    handle.seek(0, os.SEEK_END)
-                start_at_end = False
+                if first:  # later opens (after a rotation) read the new file from its start
+                    handle.seek(st.st_size if offset is None else min(offset, st.st_size))
+                first = False
                 pending = b""
             chunk = handle.read(BLOCK)
             if chunk:
