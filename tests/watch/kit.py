@@ -8,6 +8,7 @@ order shows up in that list. Timeouts only stop a broken test from hanging.
 from __future__ import annotations
 
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -76,3 +77,11 @@ def wait_for(condition: Callable[[], bool]) -> None:
 
 def ids(events: list[WatchEvent]) -> list[int]:
     return [event.message.id for event in events]
+
+
+def drop_triggers(conn: sqlite3.Connection) -> None:
+    """The simulated schema keeps Apple's triggers over tables only Messages has (sync
+    bookkeeping); a test that deletes rows or renames columns drops them first."""
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")\
+            .fetchall():
+        conn.execute(f'DROP TRIGGER "{name}"')

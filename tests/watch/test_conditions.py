@@ -17,7 +17,7 @@ from imsg.errors import PermissionDenied
 from imsg.sim.messages import SimDB
 from imsg.watch import engine
 
-from .kit import ALICE, Stream, ids, wait_for
+from .kit import ALICE, Stream, drop_triggers, ids, wait_for
 
 
 def mentions(statuses: list[str], text: str) -> Callable[[], bool]:
@@ -178,3 +178,74 @@ def test_a_held_row_is_retried_even_when_no_event_follows_its_join(
         assert ids(stream.through(unjoined)) == [unjoined]
     finally:
         stream.stop()
+
+
+def copy_of(db: SimDB, path: str) -> None:
+    source, target = sqlite3.connect(db.path), sqlite3.connect(path)
+    source.backup(target)
+    target.close()
+    source.close()
+
+
+def test_a_database_replaced_by_an_older_copy_is_reanchored(
+        db: SimDB, chat: int, watch: Callable[..., Stream], statuses: list[str],
+        tmp_path: Path) -> None:
+    stream = watch()
+    early = [db.receive(chat, ALICE, f"early {i}") for i in range(3)]
+    assert ids(stream.through(early[-1])) == early
+    older = str(tmp_path / "older.db")
+    copy_of(db, older)
+    late = [db.receive(chat, ALICE, f"late {i}") for i in range(5)]
+    assert ids(stream.through(late[-1])) == late
+    db.close()
+    for suffix in ("-wal", "-shm"):
+        os.unlink(db.path + suffix)
+    os.replace(older, db.path)  # a backup restored by hand, or a sync rolling it back
+    writer = SimDB(db.path)
+    try:
+        restored = [writer.receive(chat, ALICE, f"after the restore {i}") for i in range(5)]
+        assert restored[0] <= late[-1]  # the same ROWIDs again
+        events = stream.through(restored[-1])
+    finally:
+        writer.close()
+    assert ids(events) == restored
+    assert all(event.message.cursor is not None and event.message.cursor < late[-1]
+               for event in events[:-1])
+    assert any(s.startswith("WARNING: ") and "older copy" in s for s in statuses)
+
+
+def test_a_database_rolled_back_in_place_is_reanchored(
+        db: SimDB, chat: int, watch: Callable[..., Stream], statuses: list[str],
+        tmp_path: Path) -> None:
+    stream = watch()
+    early = [db.receive(chat, ALICE, f"early {i}") for i in range(3)]
+    assert ids(stream.through(early[-1])) == early
+    older = str(tmp_path / "older.db")
+    copy_of(db, older)
+    late = [db.receive(chat, ALICE, f"late {i}") for i in range(5)]
+    assert ids(stream.through(late[-1])) == late
+    source, target = sqlite3.connect(older), sqlite3.connect(db.path)
+    source.backup(target)  # same file, older content
+    target.close()
+    source.close()
+    # Enough new rows to climb past the cursor again before the watcher can look.
+    db.conn.execute("BEGIN")
+    refill = [db.receive(chat, ALICE, f"after the rollback {i}") for i in range(8)]
+    db.conn.execute("COMMIT")
+    assert refill[0] == early[-1] + 1 and refill[-1] > late[-1]
+    assert ids(stream.through(refill[-1])) == refill
+    assert any(s.startswith("WARNING: ") for s in statuses)
+
+
+def test_deleting_the_newest_messages_is_not_a_rollback(
+        db: SimDB, chat: int, watch: Callable[..., Stream], statuses: list[str]) -> None:
+    stream = watch()
+    rows = [db.receive(chat, ALICE, f"row {i}") for i in range(4)]
+    assert ids(stream.through(rows[-1])) == rows
+    drop_triggers(db.conn)
+    db.conn.execute("DELETE FROM chat_message_join WHERE message_id >= ?", (rows[2],))
+    db.conn.execute("DELETE FROM message WHERE ROWID >= ?", (rows[2],))
+    later = db.receive(chat, ALICE, "later")
+    assert later > rows[-1]
+    assert ids(stream.through(later)) == [later]
+    assert not any("WARNING" in s for s in statuses)

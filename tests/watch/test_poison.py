@@ -18,7 +18,7 @@ from imsg.errors import NotAMessagesDatabase, SchemaMismatch
 from imsg.sim.messages import SimDB
 from imsg.watch import Watcher
 
-from .kit import ALICE, TIMEOUT_S, Stream, ids, wait_for
+from .kit import ALICE, TIMEOUT_S, Stream, drop_triggers, ids, wait_for
 
 INVALID_UTF8 = "CAST(X'68ff69' AS TEXT)"  # "h\xffi"
 
@@ -33,11 +33,8 @@ def corrupt(path: str, sql: str, params: tuple[Any, ...] = ()) -> None:
 
 
 def rename_column(db: SimDB, table: str, column: str, new: str) -> None:
-    """As a macOS update might. (The simulated schema keeps triggers over tables only
-    Messages has; they would stop the rename.)"""
-    triggers = db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-    for (name,) in triggers.fetchall():
-        db.conn.execute(f'DROP TRIGGER "{name}"')
+    """As a macOS update might."""
+    drop_triggers(db.conn)
     db.conn.execute(f"ALTER TABLE {table} RENAME COLUMN {column} TO {new}")
 
 

@@ -171,9 +171,7 @@ class Watcher:
         self._pending_floor = 0  # min(self._pending) when there are any
         self._holding = False
         self._last: _Delivered | None = None
-        identity = file_identity(self._path)
-        self._identity = identity
-        self._session: _Session | None = _Session(self._path, identity)
+        self._session: _Session | None = _Session(self._path, file_identity(self._path))
         try:
             db = self._session.db
             if chat_id is not None:
@@ -314,9 +312,9 @@ class Watcher:
         yield from self._recheck(db, now_ns)
         while not self._bell.is_closed():
             newest = db.max_rowid()  # read first: the page query then sees every row up to it
-            if newest < self._scan and db.rowid_high_water() < self._scan:
-                self._reanchor(db, f"{self._path} was rolled back: the highest ROWID it ever"
-                                   f" held is below the cursor {self._scan}")
+            rolled_back = self._rolled_back(db, newest)
+            if rolled_back:
+                self._reanchor(db, rolled_back)
                 continue
             batch, full = read_after(db, self._scan, limit=self._page_size,
                                      chat_id=self._chat_id, reactions=self._reactions)
@@ -469,19 +467,21 @@ class Watcher:
             if identity is None:
                 raise DatabaseNotFound(self._path)
             session = self._session = _Session(self._path, identity)
-            if identity != self._identity:
-                self._identity = identity
-                self._check_anchor(session.db)
         return session
 
-    def _check_anchor(self, db: ChatDB) -> None:
-        """A new file at the path: is our history (the last delivered message, at its ROWID)
-        still there? If not, or if it never held ROWIDs as high as the cursor, re-anchor."""
+    def _rolled_back(self, db: ChatDB, newest: int) -> str | None:
+        """Why this file is not the history the cursor counts in (None when it is): it never
+        held ROWIDs as high as the cursor (an older copy; deleting the newest messages does not
+        lower that), or the ROWID of the last delivered message now holds another message."""
+        if newest < self._scan and db.rowid_high_water() < self._scan:
+            return f"{self._path} never held a ROWID as high as the cursor {self._scan}"
         last = self._last
-        moved = last is not None and db.rowid_of_guid(last.guid) != last.rowid
-        if moved or db.rowid_high_water() < self._scan:
-            self._reanchor(db, f"{self._path} is not the file this watch was reading (an older"
-                               " copy?)")
+        if last is None:
+            return None
+        keys = db.message_keys_after(last.rowid - 1, 1)
+        if keys and keys[0][0] == last.rowid and keys[0][1] != last.guid:
+            return f"ROWID {last.rowid} of {self._path} now holds another message"
+        return None
 
     def _reanchor(self, db: ChatDB, why: str) -> None:
         """Resume right after the last delivered message as found in this file: by its guid,
@@ -500,6 +500,7 @@ class Watcher:
             how = "nothing was delivered yet"
         dropped = len(self._pending)
         self._scan = self._given = self._live_from = anchor
+        self._last = _Delivered(found, last.guid, last.date_ns) if last and found else None
         self._pending.clear()
         self._first_seen.clear()
         self._sequencer.forget_all()
@@ -507,8 +508,9 @@ class Watcher:
             self._updates = UpdateTracker()
             self._updates.prime(db, anchor)
         lost = f"; {dropped} pending unjoined row(s) of the old file dropped" if dropped else ""
-        self._status(f"WARNING: {why}; {how}: delivering every row after ROWID {anchor} (cursors"
-                     f" restart there; some messages may come twice){lost}")
+        self._status(f"WARNING: {why}: it was replaced by an older copy or another database;"
+                     f" {how}: delivering every row after ROWID {anchor} (cursors restart there;"
+                     f" some messages may come twice){lost}")
 
     def _drop_session(self) -> None:
         with self._lock:
