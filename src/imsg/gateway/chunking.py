@@ -35,7 +35,7 @@ _LONE_TAG = re.compile(
     r"<\s*/?\s*(?:think|thinking|thought|antthinking|relevant[_-]memories|final)\b[^<>\n]*>",
     re.IGNORECASE)
 _SEPARATOR = re.compile(r"(?:#\+){2,}#?")
-_ASSISTANT_TO = re.compile(r"\bassistant\s+to=\w+\s*", re.IGNORECASE)
+_ASSISTANT_TO = re.compile(r"\bassistant\s+to=[\w.-]+\s*", re.IGNORECASE)
 _ROLE_TAIL = re.compile(r"(?:\n[ \t]*(?:user|system|assistant)[ \t]*:[^\n]*)+\s*\Z",
                         re.IGNORECASE)
 _BLANK_RUN = re.compile(r"\n{3,}")

@@ -6,9 +6,9 @@ row, a history entry, a warning, an echo hit) travels in the decision's ``effect
 caller to apply. The order (each step can end it):
 
 0. A system row (tapback, group event, edit/unsend update) → drop. A ``sender`` equal to our
-   own ``destination_caller_id`` on a row not from us is repaired from the direct chat's
-   identifier or its only participant (a Messages race that made other gateways challenge
-   their owner with a pairing code).
+   own ``destination_caller_id`` on a row not from us, outside a self-chat, is repaired from
+   the direct chat's identifier or its only participant (a Messages race that made other
+   gateways challenge their owner with a pairing code), or dropped when neither differs.
 1. No sender → drop.
 2. Group = ``is_group`` or an explicit ``groups[chat_id]`` entry (two-person "groups" that
    imsg reports with ``is_group = false``).
@@ -131,6 +131,9 @@ def repair_sender(message: Inbound, region: str) -> str:
     ours = normalize_handle(message.destination_caller_id, region)
     if normalize_handle(sender, region) != ours:
         return sender
+    if not message.is_group and message.chat_identifier and \
+            normalize_handle(message.chat_identifier, region) == ours:
+        return sender  # a real self-chat: the self-chat rules below apply
     candidates = []
     if not message.is_group and message.chat_identifier:
         candidates.append(message.chat_identifier)

@@ -157,7 +157,7 @@ _FENCED = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)", re.DOTALL)
 _INLINE = re.compile(r"`[^`\n]*`")
 _MARKERS = (
     ("separator", re.compile(r"#\+#\+")),
-    ("assistant to=", re.compile(r"\bassistant\s+to=\w+", re.IGNORECASE)),
+    ("assistant to=", re.compile(r"\bassistant\s+to=[\w.-]+", re.IGNORECASE)),
     ("thinking tag", re.compile(r"<\s*/?\s*(?:think|thinking|thought|antthinking)\s*>",
                                 re.IGNORECASE)),
     ("memory tag", re.compile(r"<\s*/?\s*relevant[_-]memories\s*>", re.IGNORECASE)),

@@ -93,7 +93,10 @@ def strip_length_prefix(text: str) -> str:
     plain text that merely starts with a newline) is returned unchanged."""
     if not text or text[0] != "\n":
         return text
-    data = text.encode("utf-8", "surrogatepass")
+    try:  # bytes a reader could not decode arrive as surrogate escapes
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text
     length = shift = 0
     index = 1
     while index < len(data) and index <= 5:
