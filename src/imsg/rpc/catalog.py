@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from imsg.rpc import bridge_methods as bm
 from imsg.rpc import methods, status
 from imsg.rpc.context import Context
 from imsg.rpc.params import CHAT_SELECTOR, Accepted, Params
@@ -78,6 +79,67 @@ _SEND: Accepted = {
     "reply_to": ("replyTo", "reply_to_guid", "message_guid"), "attempt_id": (),
 }
 
+_BRIDGE_MUTATIONS: list[MethodSpec] = [  # (the reference's order, after send)
+    MethodSpec(("send.tracked",), "mutation", bm.send_tracked, _SEND, needs_db=True,
+               bridge=BridgeNeed(all=("clientMessageGuidReservation",))),
+    MethodSpec(("chats.create",), "mutation", bm.chats_create, bm.PARAMS["chats.create"],
+               bridge=BridgeNeed(all=("createChat",))),
+    MethodSpec(("chats.delete",), "mutation", bm.chats_delete, bm.PARAMS["chat"],
+               bridge=BridgeNeed(any=("deleteChat", "removeChat"))),
+    MethodSpec(("chats.markUnread",), "mutation", bm.chats_mark_unread, bm.PARAMS["chat"],
+               bridge=BridgeNeed(all=("markChatUnread",))),
+    MethodSpec(("send.rich",), "mutation", bm.send_rich, bm.PARAMS["send.rich"],
+               bridge=BridgeNeed(all=("sendMessage",))),
+    MethodSpec(("send.attachment",), "mutation", bm.send_attachment,
+               bm.PARAMS["send.attachment"], bridge=BridgeNeed(all=("sendAttachment",))),
+    MethodSpec(("send.multipart",), "mutation", bm.send_multipart, bm.PARAMS["send.multipart"],
+               needs_db=True, bridge=BridgeNeed(all=("sendMultipart",))),
+    MethodSpec(("send.sticker",), "mutation", bm.send_sticker, bm.PARAMS["send.sticker"],
+               needs_db=True, bridge=BridgeNeed(all=("stickerSend",))),
+    MethodSpec(("poll.send", "messages.poll.send"), "mutation", bm.poll_send,
+               bm.PARAMS["poll.send"], bridge=BridgeNeed(all=("pollPayloadMessage",))),
+    MethodSpec(("poll.vote", "messages.poll.vote"), "mutation", bm.poll_vote,
+               bm.PARAMS["poll.vote"], needs_db=("balloon_payloads",),
+               bridge=BridgeNeed(all=("pollVoteMessage",))),
+    MethodSpec(("poll.unvote", "polls.unvote", "messages.poll.unvote"), "mutation",
+               bm.poll_unvote, bm.PARAMS["poll.vote"],
+               needs_db=("balloon_payloads", "reactions"),
+               bridge=BridgeNeed(all=("pollVoteMessage",))),
+    MethodSpec(("tapback",), "mutation", bm.tapback, bm.PARAMS["tapback"],
+               bridge=BridgeNeed(all=("sendReaction",))),
+    # typing/read: the Swift tool lists them without a bridge (it falls back to IMCore
+    # directly); imsg has only the bridge, so they are listed when a v2 helper answers.
+    MethodSpec(("typing",), "mutation", bm.typing, bm.PARAMS["typing"],
+               bridge=BridgeNeed(registry=False)),
+    MethodSpec(("read",), "mutation", bm.read, bm.PARAMS["read"],
+               bridge=BridgeNeed(registry=False)),
+    MethodSpec(("message.edit",), "mutation", bm.message_edit, bm.PARAMS["message.edit"],
+               bridge=BridgeNeed(any=("editMessageItemTranslation", "editMessageItem",
+                                      "editMessage"))),
+    MethodSpec(("message.unsend",), "mutation", bm.message_unsend,
+               bm.PARAMS["message.unsend"], bridge=BridgeNeed(all=("retractMessagePart",))),
+    MethodSpec(("message.delete",), "mutation", bm.message_delete,
+               bm.PARAMS["message.target"], bridge=BridgeNeed(all=("deleteMessage",))),
+    MethodSpec(("message.notifyAnyways",), "mutation", bm.message_notify_anyways,
+               bm.PARAMS["message.target"], bridge=BridgeNeed(all=("notifyAnyways",))),
+    MethodSpec(("group.rename",), "mutation", bm.group_rename, bm.PARAMS["group.rename"],
+               bridge=BridgeNeed(all=("setDisplayName",))),
+    MethodSpec(("group.setIcon",), "mutation", bm.group_set_icon, bm.PARAMS["group.setIcon"],
+               bridge=BridgeNeed(all=("updateGroupPhoto",))),
+    MethodSpec(("group.addParticipant",), "mutation", bm.group_add_participant,
+               bm.PARAMS["group.member"], bridge=BridgeNeed(all=("addParticipant",))),
+    MethodSpec(("group.removeParticipant",), "mutation", bm.group_remove_participant,
+               bm.PARAMS["group.member"], bridge=BridgeNeed(all=("removeParticipant",))),
+    MethodSpec(("group.leave",), "mutation", bm.group_leave, bm.PARAMS["chat"],
+               bridge=BridgeNeed(all=("leaveChat",))),
+    MethodSpec(("contacts.shouldShareContact",), "read", bm.contacts_should_share,
+               bm.PARAMS["chat"], bridge=BridgeNeed(all=("namePhotoShouldOffer",))),
+    MethodSpec(("contacts.shareContactCard",), "mutation", bm.contacts_share_card,
+               bm.PARAMS["chat"], bridge=BridgeNeed(all=("namePhotoShare",))),
+    MethodSpec(("handles.check",), "read", bm.handles_check, bm.PARAMS["handles.check"],
+               bridge=BridgeNeed(registry=False, all=("checkIMessageAvailability",))),
+]
+
 CATALOG: list[MethodSpec] = [
     MethodSpec(("initialize",), "control", status.initialize, {"protocol_version": ()}),
     MethodSpec(("status",), "read", status.status, {}),
@@ -97,9 +159,14 @@ CATALOG: list[MethodSpec] = [
                {"chat_id": (), "since_rowid": (), **_MESSAGE_FILTERS, "include_reactions": (),
                 "include_updates": (), "debounce_ms": ("debounceMs",),
                 "buffer_limit": ("bufferLimit",)}, needs_db=True, streams=True),
+    MethodSpec(("bridge.events.subscribe",), "control", bm.bridge_events_subscribe,
+               bm.PARAMS["bridge.events.subscribe"], bridge=BridgeNeed(registry=False,
+                                                                      events=True),
+               streams=True),
     MethodSpec(("message.send_status",), "read", methods.send_status, {"guid": ()},
                needs_db=True),
     MethodSpec(("send",), "mutation", methods.send, _SEND, needs_db=True),
+    *_BRIDGE_MUTATIONS,
 ]
 
 BY_NAME: dict[str, MethodSpec] = {name: spec for spec in CATALOG for name in spec.names}

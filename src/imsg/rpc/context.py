@@ -14,11 +14,21 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from imsg.chatdb.connection import default_db_path
 from imsg.chatdb.reader import ChatDB
-from imsg.errors import BRIDGE_NOT_STARTED, DatabaseError, DatabaseNotFound, PermissionDenied
+from imsg.errors import (
+    BRIDGE_NOT_STARTED,
+    BridgeUnavailable,
+    DatabaseError,
+    DatabaseNotFound,
+    PermissionDenied,
+)
+
+if TYPE_CHECKING:
+    from imsg.bridge.client import BridgeClient
+    from imsg.bridge.probe import HelperStatus
 
 Identity = tuple[int, int]
 
@@ -82,12 +92,26 @@ class BridgeState(Protocol):
         """The ``bridge`` object of ``status`` (never launches anything)."""
         ...
 
+    def client(self) -> BridgeClient:
+        """The non-launching client bridge methods call (``imsg.bridge.client``)."""
+        ...
+
+    def helper(self) -> HelperStatus | None:
+        """The running helper's reported status (briefly cached); None without one."""
+        ...
+
 
 class NoBridge:
-    """No injected helper is known to this process."""
+    """No injected helper is known to this process: bridge methods fail -32003."""
 
     def snapshot(self) -> dict[str, Any]:
         return {"ready": False, "error": BRIDGE_NOT_STARTED}
+
+    def client(self) -> BridgeClient:
+        raise BridgeUnavailable()
+
+    def helper(self) -> HelperStatus | None:
+        return None
 
 
 @dataclass

@@ -21,7 +21,7 @@ import msgspec
 
 from imsg.chatdb.models import Message
 from imsg.chatdb.reader import ChatDB, Filters
-from imsg.errors import AutomationDenied, SendError
+from imsg.errors import AutomationDenied
 from imsg.rpc.context import Context
 from imsg.rpc.errors import InvalidParams
 from imsg.rpc.params import Params, chat_selector, target_or_chat
@@ -161,13 +161,16 @@ SEND_TIMEOUT_S = 150.0  # Swift's bound on one osascript send
 
 def send(ctx: Context, p: Params) -> dict[str, Any]:
     """Send ``text`` and/or ``file`` to ``to`` (any target form, see ``imsg.send.targets``) or
-    to one chat selector, through AppleScript, confirmed in chat.db.
+    to one chat selector: through the bridge when ``transport`` and the route table say so
+    (``imsg.rpc.bridge_methods.send_via_bridge``: ``reply_to`` and ``text_formatting`` work
+    only there), else through AppleScript, confirmed in chat.db.
 
     Fails with InvalidParams (no or two kinds of target, nothing to send, a bad transport,
     ``reply_to`` without a bridge, ``attempt_id``), InvalidTarget/ChatNotFound/AttachmentError
     (-32602), DatabaseUnavailable (-32002, for a ``chat_id`` target) and the SendError family
     (-32603 "Delivery failed before dispatch" / -32001 "Delivery outcome unknown" with the
     delivery object); an AutomationDenied is remembered for ``status``."""
+    from imsg.rpc.bridge_methods import Outgoing, formatting_ranges, reply_guid, send_via_bridge
     from imsg.send.sender import send as send_message
     from imsg.send.targets import target_from_fields
 
@@ -183,16 +186,13 @@ def send(ctx: Context, p: Params) -> dict[str, Any]:
     transport = p.string("transport", "auto").lower()
     if transport not in TRANSPORTS:
         raise InvalidParams(f"invalid transport {transport!r}: use auto, bridge or applescript")
-    p.objects("text_formatting")  # type-checked; honoured only on the bridge path
     allow_sms_fallback = p.boolean("allow_sms_fallback", True)
-    if p.string("reply_to"):
-        raise InvalidParams("reply_to requires bridge transport; AppleScript fallback cannot "
-                            "send threaded replies")
-    if transport == "bridge":
-        raise SendError("The bridge ready lock is absent. Run imsg launch explicitly before "
-                        "retrying.", disposition="not_started", transport="bridge_v2",
-                        operation="send-message")
     region = p.string("region", "US")
+    bridged = send_via_bridge(ctx, Outgoing(
+        to, chat, text, file, service, region, reply_guid(p), formatting_ranges(p),
+        allow_sms_fallback), transport)
+    if bridged is not None:
+        return bridged
     target = target_from_fields(
         to=to, region=region, service=service,
         chat_id=chat.value if chat and chat.kind == "chat_id" else None,

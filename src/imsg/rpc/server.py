@@ -46,8 +46,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from imsg.bridge.state import BridgeState
 from imsg.errors import ImsgError, MutationLaneBlocked, SendError
 from imsg.rpc import protocol
+from imsg.rpc.bridge_methods import BlocksLane
 from imsg.rpc.catalog import BY_NAME, MethodSpec
 from imsg.rpc.context import Context, Database, Permissions
 from imsg.rpc.errors import (
@@ -61,7 +63,7 @@ from imsg.rpc.errors import (
 )
 from imsg.rpc.methods import WatchSpec
 from imsg.rpc.params import Params
-from imsg.rpc.subscriptions import STALL_S, Subscription, SubscriptionSet
+from imsg.rpc.subscriptions import STALL_S, StreamSpec, Subscription, SubscriptionSet
 from imsg.rpc.transport import (
     MAX_LINE,
     FdSink,
@@ -101,20 +103,34 @@ class MutationLane:
         # blocks the lane are refused too.
         self.check()
         try:
-            return fn(*args)
+            value = fn(*args)
         except SendError as err:
             if err.disposition == "still_in_flight":
-                log.error("mutation lane blocked: %s", err.message)
-                self._blocked_by = err
-                self._blocked_until = time.monotonic() + LANE_BLOCK_S
+                self._block(err)
             raise
+        if isinstance(value, BlocksLane):  # answered, then blocks (a poll's late caption)
+            self._block(value.cause)
+            return value.result
+        return value
+
+    def _block(self, err: SendError) -> None:
+        log.error("mutation lane blocked: %s", err.message)
+        self._blocked_by = err
+        self._blocked_until = time.monotonic() + LANE_BLOCK_S
 
     def check(self) -> None:
-        """Raise MutationLaneBlocked while an earlier mutation may still complete."""
+        """Raise MutationLaneBlocked while an earlier mutation may still complete (until its
+        ``settled`` check says it no longer can, or ``LANE_BLOCK_S`` has passed)."""
         if self._blocked_by is None:
             return
         if time.monotonic() >= self._blocked_until:
             log.warning("mutation lane unblocked after %gs", LANE_BLOCK_S)
+            self._blocked_by = None
+            return
+        settled = self._blocked_by.settled
+        if settled is not None and settled():
+            log.warning("mutation lane unblocked: the %s in flight can no longer complete",
+                        self._blocked_by.operation)
             self._blocked_by = None
             return
         raise MutationLaneBlocked(self._blocked_by)
@@ -135,6 +151,7 @@ class Server:
         self.readers = Workers(READERS, "imsg-read")
         self.mutations = MutationLane()
         self.permissions = Permissions()
+        self.bridge = BridgeState()
         self.failure = None if failure is None else InternalError(
             f"imsg rpc cannot serve: {failure.message}")
         if failure is not None:
@@ -159,7 +176,8 @@ class Session:
         self.sink = sink
         self.subscriptions = SubscriptionSet(sink, server.stall_s)
         self.eof = asyncio.Event()
-        self._ctx = Context(server.db, self.subscriptions, server.transport, server.permissions)
+        self._ctx = Context(server.db, self.subscriptions, server.transport, server.permissions,
+                            server.bridge)
         self._splitter = LineSplitter()
         self._outstanding = 0
         self._subscribing = 0
@@ -303,9 +321,9 @@ class Session:
         try:
             value = await self._run(item, spec)
             subscription = None
-            if isinstance(value, WatchSpec):
+            if isinstance(value, WatchSpec | StreamSpec):
                 subscription = self.subscriptions.add(value)
-                value = {"subscription": subscription.id, "buffer_limit": value.buffer_limit}
+                value = subscription.response()
             if item.is_notification:
                 return _Reply(None, subscription, mutation)
             return _Reply(protocol.result(item.id, value), subscription, mutation)
@@ -352,6 +370,8 @@ class Session:
 
 
 def _close_stream(value: object) -> None:
+    if isinstance(value, StreamSpec):
+        value.close()
     if isinstance(value, WatchSpec):
         value.watcher.close()
 
@@ -398,9 +418,11 @@ def _log_lost_mutations(frame: protocol.Frame) -> None:
 def _terminate_sends() -> None:
     """End osascript children of sends in flight (their sends then fail as outcome unknown);
     never blocks the event loop."""
+    from imsg.bridge.client import cancel_all
     from imsg.send.children import terminate_all
 
     terminate_all("imsg rpc received a signal", wait_s=0)
+    cancel_all()
 
 
 async def _first_of(*waits: Awaitable[object]) -> None:

@@ -19,6 +19,11 @@ unreadable) ends the subscription with ``{"method":"error","params":{"subscripti
 ``buffer_limit`` frames whatever the client does.
 
 Unsubscribing is silent: no frame of that subscription is queued after the ``{"ok":true}``.
+
+A subscription streams from a ``StreamSpec``: a watch (``WatchSpec``, wrapped as above) or
+another source, such as the bridge's event log (``imsg.rpc.bridge_methods``), which names its
+own subscribe answer, overflow and error notifications, and whether an overflow drops what is
+queued (a watch can resume from its cursor; an event stream cannot, so it drains first).
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ import itertools
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from imsg.rpc import protocol
 from imsg.rpc.errors import RpcError, to_rpc_error
@@ -114,17 +120,88 @@ def _resolve(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
+class StreamSpec:
+    """What a subscription streams. ``items`` runs on a thread of its own, yielding
+    ``(resume point or None, notification frame)``; ``close`` (any thread) makes it stop."""
+
+    buffer_limit: int
+    start_cursor: int = 0  # the resume point before anything is delivered
+    drop_on_overflow: bool = True
+
+    def response(self, sid: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def items(self, sid: int) -> Iterator[Item]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def overflow_frame(self, sid: int, delivered: int) -> bytes:
+        raise NotImplementedError
+
+    def error_frame(self, sid: int, error: RpcError, delivered: int) -> bytes:
+        raise NotImplementedError
+
+
+class WatchStream(StreamSpec):
+    """A ``watch.subscribe``: messages, ``watch.overflow`` with where to resume, ``error``."""
+
+    def __init__(self, spec: WatchSpec) -> None:
+        self.spec = spec
+        self.buffer_limit = spec.buffer_limit
+        self.start_cursor = spec.watcher.cursor
+
+    def response(self, sid: int) -> dict[str, Any]:
+        return {"subscription": sid, "buffer_limit": self.buffer_limit}
+
+    def items(self, sid: int) -> Iterator[Item]:
+        watcher = self.spec.watcher
+        try:
+            for event in watcher.events():
+                message = with_attachments(event.message, self.spec.attachments,
+                                           self.spec.convert)
+                frame = protocol.notification(
+                    "message", {"subscription": sid, "message": message})
+                # edits/unsends (message.event set) concern old rows: they do not move the cursor
+                rowid = None
+                if event.kind == "message":
+                    rowid = message.cursor if message.cursor is not None else message.id
+                yield rowid, frame
+        finally:
+            watcher.close()
+
+    def close(self) -> None:
+        self.spec.watcher.close()
+
+    def overflow_frame(self, sid: int, delivered: int) -> bytes:
+        return protocol.notification("watch.overflow", {
+            "subscription": sid, "resume_after_rowid": delivered,
+            "reason": "buffer_limit_exceeded", "terminal": True})
+
+    def error_frame(self, sid: int, error: RpcError, delivered: int) -> bytes:
+        text = error.data if isinstance(error.data, str) else error.message
+        if isinstance(error.data, dict):
+            text = str(error.data.get("reason") or error.data.get("detail") or text)
+        detail = {"message": text, "last_rowid": delivered}
+        return protocol.notification("error", {"subscription": sid, "error": detail})
+
+
 class Subscription:
-    def __init__(self, sid: int, spec: WatchSpec, sink: Sink,
+    def __init__(self, sid: int, spec: StreamSpec, sink: Sink,
                  on_end: Callable[[Subscription], None], stall_s: float) -> None:
         self.id = sid
         self.spec = spec
         self.stall_s = stall_s
-        self.delivered = spec.watcher.cursor  # the resume point of what reached the client
+        self.delivered = spec.start_cursor  # the resume point of what reached the client
         self._sink = sink
         self._on_end = on_end
         self._mailbox = Mailbox(asyncio.get_running_loop(), spec.buffer_limit)
         self._pump: asyncio.Task[None] | None = None
+
+    def response(self) -> dict[str, Any]:
+        """The subscribe method's answer."""
+        return self.spec.response(self.id)
 
     def start(self) -> None:
         """Begin streaming (call after the subscribe response is queued)."""
@@ -132,33 +209,24 @@ class Subscription:
         threading.Thread(target=self._produce, name=f"imsg-watch-{self.id}", daemon=True).start()
 
     def stop(self) -> None:
-        """Unsubscribe: stop the watcher, drop what is queued, send nothing more."""
+        """Unsubscribe: stop the source, drop what is queued, send nothing more."""
         self._mailbox.end(End(), drop=True)
-        self.spec.watcher.close()
+        self.spec.close()
         if self._pump is not None:
             self._pump.cancel()
 
     def _produce(self) -> None:
-        watcher = self.spec.watcher
         try:
-            for event in watcher.events():
-                message = with_attachments(event.message, self.spec.attachments,
-                                           self.spec.convert)
-                frame = protocol.notification(
-                    "message", {"subscription": self.id, "message": message})
-                # edits/unsends (message.event set) concern old rows: they do not move the cursor
-                rowid = None
-                if event.kind == "message":
-                    rowid = message.cursor if message.cursor is not None else message.id
-                if not self._mailbox.put((rowid, frame), self.stall_s):
-                    self._mailbox.end(End(overflow=True), drop=True)
+            for item in self.spec.items(self.id):
+                if not self._mailbox.put(item, self.stall_s):
+                    self._mailbox.end(End(overflow=True), drop=self.spec.drop_on_overflow)
                     return
         except Exception as exc:
             self._mailbox.end(End(to_rpc_error(exc)), drop=False)
         else:
             self._mailbox.end(End(), drop=False)
         finally:
-            watcher.close()
+            self.spec.close()
 
     async def _run_pump(self) -> None:
         try:
@@ -173,9 +241,9 @@ class Subscription:
                     self.delivered = rowid
         except PeerGone:
             pass
-        finally:  # however it ended (client gone, cancelled): the watcher stops too
+        finally:  # however it ended (client gone, cancelled): the source stops too
             self._mailbox.end(End(), drop=True)
-            self.spec.watcher.close()
+            self.spec.close()
             self._on_end(self)
 
     async def _finish(self, end: End) -> None:
@@ -183,19 +251,12 @@ class Subscription:
         if end.overflow:
             log.warning("subscription %d overflowed: %d notifications waited %gs for the client "
                         "to read them", self.id, self.spec.buffer_limit, self.stall_s)
-            await self._sink.send(protocol.notification("watch.overflow", {
-                "subscription": self.id, "resume_after_rowid": self.delivered,
-                "reason": "buffer_limit_exceeded", "terminal": True}))
+            await self._sink.send(self.spec.overflow_frame(self.id, self.delivered))
             return
         if error is None:
             return
-        text = error.data if isinstance(error.data, str) else error.message
-        if isinstance(error.data, dict):
-            text = str(error.data.get("reason") or error.data.get("detail") or text)
-        log.warning("subscription %d ended: %s", self.id, text)
-        detail = {"message": text, "last_rowid": self.delivered}
-        await self._sink.send(protocol.notification(
-            "error", {"subscription": self.id, "error": detail}))
+        log.warning("subscription %d ended: %s", self.id, error)
+        await self._sink.send(self.spec.error_frame(self.id, error, self.delivered))
 
 
 class SubscriptionSet:
@@ -209,8 +270,9 @@ class SubscriptionSet:
     def __len__(self) -> int:
         return len(self._subs)
 
-    def add(self, spec: WatchSpec) -> Subscription:
-        sub = Subscription(next(_ids), spec, self._sink, self._ended, self._stall_s)
+    def add(self, spec: WatchSpec | StreamSpec) -> Subscription:
+        stream = WatchStream(spec) if isinstance(spec, WatchSpec) else spec
+        sub = Subscription(next(_ids), stream, self._sink, self._ended, self._stall_s)
         self._subs[sub.id] = sub
         return sub
 
