@@ -176,6 +176,7 @@ def test_the_bridge_answers_everything_when_the_service_dies(tmp_path: Path,
                 {"jsonrpc": "2.0", "id": 3, "method": "chats.list"}]
     bridge.stdin.write(b"".join(json.dumps(r).encode() + b"\n" for r in requests))
     bridge.stdin.flush()
+    bridge.wait(WAIT_S)  # stdin stays open: the service ended the session
     out, err = bridge.communicate(timeout=WAIT_S)
     frames = [json.loads(line) for line in out.splitlines()]
     assert frames[0] == {"jsonrpc": "2.0", "id": 1, "result": {"subscription": 7}}
@@ -204,5 +205,6 @@ def test_the_bridge_exits_non_zero_when_an_idle_service_goes(tmp_path: Path) -> 
     time.sleep(0.05)
     conn.close()
     listening.close()
+    bridge.wait(WAIT_S)  # stdin stays open: the client did not end the session
     out, err = bridge.communicate(timeout=WAIT_S)
     assert bridge.returncode == 22 and out == b"" and b"closed the connection" in err

@@ -213,6 +213,8 @@ def test_identity_create_uses_openssl_and_security(tmp_path: Path, tools: Tools)
         create_identity(host, "imsg Local Signing")
     with pytest.raises(InvalidInput, match="--name"):
         create_identity(host, 'x"; rm -rf ~')
+    with pytest.raises(ServiceError, match="for macOS"):
+        create_identity(linux(tmp_path), "imsg Local Signing")
 
 
 def test_after_install_the_settings_pane_opens_and_access_is_awaited(tmp_path: Path,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from imsg.rpc.listener import probe
+from imsg.rpc.sockpath import probe
 from imsg.sim.messages import SimDB
 from tests.rpc.harness import Rpc, demo_db, sim_env
 from tests.service.servers import WAIT_S, Client, Server, wait_for

@@ -54,17 +54,8 @@ from typing import Any
 from imsg.errors import ImsgError, SocketInUse, TooManyOpenFiles
 from imsg.rpc.peercred import peer_uid
 from imsg.rpc.server import Server, Session
-from imsg.rpc.sockpath import (
-    MAX_PATH_BYTES,
-    SocketState,
-    default_socket_path,
-    prepare_path,
-    probe,
-)
+from imsg.rpc.sockpath import default_socket_path, prepare_path
 from imsg.rpc.transport import READ_CHUNK, StreamSink
-
-__all__ = ["MAX_PATH_BYTES", "Limits", "Listener", "SocketState", "default_socket_path",
-           "prepare_path", "probe", "serve", "serve_socket"]
 
 log = logging.getLogger("imsg.rpc")
 

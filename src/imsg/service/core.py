@@ -31,7 +31,7 @@ from imsg.errors import InvalidInput, ServiceError
 from imsg.rpc.sockpath import MAX_PATH_BYTES, default_socket_path, probe
 from imsg.service import managers
 from imsg.service.bundle import Bundle, build_steps, choose_builder, plan_bundle
-from imsg.service.host import UNIT, Host, Manager
+from imsg.service.host import Host, Manager
 from imsg.service.signing import (
     Signature,
     identities,
@@ -260,6 +260,9 @@ def create_identity(host: Host, name: str, runner: Runner = run_command) -> list
     """Make the self-signed code-signing identity ``name`` (``imsg.service.signing``); the
     steps performed. ServiceError when it exists already or a step fails; the private key
     never outlives the run."""
+    if host.platform != "darwin":
+        raise ServiceError("Code-signing identities are for macOS, where the service's app "
+                           "bundle is signed; Linux needs none")
     if any(label == name for _, label in identities(runner)):
         raise ServiceError(f'A code-signing identity "{name}" exists already; use it with '
                            f'`imsg service install --sign-identity "{name}"`')
@@ -276,6 +279,6 @@ def identity_dry_run(host: Host, name: str) -> list[Step]:
     return identity_steps(host, name, "<one-time random password>")
 
 
-__all__ = ["ADHOC_WARNING", "UNIT", "Plan", "Record", "create_identity", "identity_dry_run",
+__all__ = ["ADHOC_WARNING", "Plan", "Record", "create_identity", "identity_dry_run",
            "install", "installed", "kick", "plan", "read_record", "record_note", "restart",
            "status", "uninstall_steps"]
