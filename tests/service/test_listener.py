@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from imsg.errors import InvalidInput, SocketInUse
+from imsg.errors import ImsgError, InvalidInput, SocketInUse
 from imsg.rpc import listener as listener_module
 from imsg.rpc.listener import Limits, Listener, serve
 from imsg.rpc.logsetup import RepeatFilter
@@ -249,6 +249,22 @@ def test_a_burst_of_connects_fits_the_backlog(tmp_path: Path) -> None:
         listening.close()
         listening.server.close()
         loop.close()
+
+
+def test_a_directory_that_cannot_be_made_is_one_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(path: str, mode: int = 0o777) -> None:
+        raise PermissionError(13, "Permission denied", path)
+
+    server = Server(demo_db(tmp_path / "chat.db"), "socket")
+    monkeypatch.setattr("imsg.rpc.sockpath.os.mkdir", refuse)
+
+    async def start() -> None:
+        Listener(str(tmp_path / "new" / "rpc.sock"), server).start()
+
+    with pytest.raises(ImsgError, match=r"Cannot listen on .*: Permission denied \(.*new\)"):
+        asyncio.run(start())
+    server.close()
 
 
 def test_clients_beyond_the_cap_are_told_busy(running: Callable[..., Running]) -> None:

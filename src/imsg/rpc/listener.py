@@ -109,7 +109,11 @@ class Listener:
     def start(self) -> None:
         """Check the path, bind, listen and start accepting. Raises SocketInUse, InvalidInput
         or ImsgError (the bind failed)."""
-        prepare_path(self.path, own_dir=self._own_dir)
+        try:
+            prepare_path(self.path, own_dir=self._own_dir)
+        except OSError as exc:  # a directory that cannot be created or examined
+            raise ImsgError(f"Cannot listen on {self.path}: {exc.strerror or exc}"
+                            f"{f' ({exc.filename})' if exc.filename else ''}") from None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_umask = os.umask(0o177)
         try:
