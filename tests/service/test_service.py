@@ -16,7 +16,12 @@ import pytest
 from imsg.errors import InvalidInput, ServiceError
 from imsg.service import Host, install, installed, kick, plan, read_record, restart, status
 from imsg.service.access import SETTINGS_URL, guide_access
-from imsg.service.core import ADHOC_WARNING, create_identity, uninstall_steps
+from imsg.service.core import (
+    ADHOC_WARNING,
+    create_identity,
+    service_socket_path,
+    uninstall_steps,
+)
 from imsg.service.logs import follow, tail
 from imsg.service.steps import describe, execute
 from tests.service.fakes import (
@@ -158,6 +163,8 @@ def test_linux_install_status_restart_kick_uninstall(tmp_path: Path, tools: Tool
     assert info["running"] and info["state"]["pid"] == 4242 and info["socket"] == "missing"
     assert info["socket_path"] == sock
     assert restart(host) == "systemctl --user restart imsg.service"
+    assert service_socket_path(host) == sock  # where `imsg rpc --connect` looks by default
+    assert service_socket_path(linux(tmp_path, IMSG_SOCKET="/x/y.sock")) == "/x/y.sock"
     assert kick(str(tmp_path / "other.sock"), host) is None  # not the installed service's
     assert kick(sock, host) == "Restarted the service (`systemctl --user restart imsg.service`)"
     tools.answer("systemctl", stderr="Failed to connect to bus", exit=1, when=("restart",))

@@ -32,7 +32,8 @@ def optional_path(*decls: str, help: str) -> Callable[[F], F]:
                help="Serve many clients on a Unix socket (default $IMSG_SOCKET, else "
                     "$XDG_RUNTIME_DIR/imsg/rpc.sock or the per-user equivalent).")
 @optional_path("--connect", "connect_path",
-               help="Bridge stdin/stdout to a running `imsg rpc --socket` (same default path).")
+               help="Bridge stdin/stdout to a running `imsg rpc --socket` (default: "
+                    "$IMSG_SOCKET, else the installed service's socket, else the default path).")
 @click.option("--log-file", metavar="PATH", default=None,
               help="With --socket: log to PATH (size-capped, rotated to PATH.1) instead of "
                    "stderr.")
@@ -74,10 +75,11 @@ def rpc(socket_path: str | None, connect_path: str | None, log_file: str | None,
         sys.exit(serve_stdio(db))
     from imsg.rpc.client import open_service
     from imsg.rpc.connect import bridge
-    from imsg.rpc.sockpath import default_socket_path
+    from imsg.service import Host
+    from imsg.service.core import service_socket_path
 
     path = os.path.abspath(os.path.expanduser(connect_path)) if connect_path \
-        else default_socket_path()
+        else service_socket_path(Host.current())
     try:
         sock = open_service(path)
     except ImsgError as err:  # stay up and answer every request with the fix, as on startup

@@ -230,6 +230,14 @@ def status(host: Host, runner: Runner = run_command,
     return info
 
 
+def service_socket_path(host: Host) -> str:
+    """Where clients find the service: ``$IMSG_SOCKET``, else the installed service's socket,
+    else the default path."""
+    record = None if host.env.get("IMSG_SOCKET") else read_record(host)
+    return record.socket_path if record else default_socket_path(
+        host.env, host.platform, host.home, host.uid)
+
+
 def restart(host: Host, runner: Runner = run_command) -> str:
     """Restart the service; the command run. ServiceError when it is not installed or the
     manager refuses."""
@@ -281,4 +289,4 @@ def identity_dry_run(host: Host, name: str) -> list[Step]:
 
 __all__ = ["ADHOC_WARNING", "Plan", "Record", "create_identity", "identity_dry_run",
            "install", "installed", "kick", "plan", "read_record", "record_note", "restart",
-           "status", "uninstall_steps"]
+           "service_socket_path", "status", "uninstall_steps"]
