@@ -7,11 +7,16 @@ order shows up in that list. Timeouts only stop a broken test from hanging.
 
 from __future__ import annotations
 
+import json
 import queue
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from imsg.watch import Watcher, WatchEvent
 
@@ -85,3 +90,41 @@ def drop_triggers(conn: sqlite3.Connection) -> None:
     for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")\
             .fetchall():
         conn.execute(f'DROP TRIGGER "{name}"')
+
+
+class WatchProcess:
+    """``imsg watch --json`` as a child process; stdout lines parsed as they arrive."""
+
+    def __init__(self, db_path: str, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "imsg", "watch", "--json", "--db", db_path, *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self._lines.put(json.loads(raw))  # anything but one JSON object per line fails here
+        self._lines.put(None)
+
+    def through(self, rowid: int) -> list[dict[str, Any]]:
+        """Every object printed up to and including the new message ``rowid``."""
+        seen: list[dict[str, Any]] = []
+        while not seen or seen[-1]["id"] != rowid or "event" in seen[-1]:
+            line = self._lines.get(timeout=TIMEOUT_S)
+            assert line is not None, f"watch exited: {self.stop()}"
+            seen.append(line)
+        return seen
+
+    def take(self, count: int) -> list[dict[str, Any]]:
+        lines = [self._lines.get(timeout=TIMEOUT_S) for _ in range(count)]
+        assert None not in lines, f"watch exited: {self.stop()}"
+        return [line for line in lines if line is not None]
+
+    def stop(self) -> tuple[int, str]:
+        """Ctrl-C, then (exit code, stderr)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        _, err = self.proc.communicate(timeout=TIMEOUT_S)
+        return self.proc.returncode, err.decode()

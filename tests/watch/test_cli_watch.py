@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import queue
 import signal
 import sqlite3
 import subprocess
@@ -23,47 +21,9 @@ from imsg.cli.options import parse_duration
 from imsg.errors import PermissionDenied
 from imsg.sim.messages import SimDB
 
-from .kit import ALICE, BOB, TIMEOUT_S
+from .kit import ALICE, BOB, TIMEOUT_S, WatchProcess
 
 LINK = "https://example.com/x"
-
-
-class WatchProcess:
-    """``imsg watch --json`` as a child process; stdout lines parsed as they arrive."""
-
-    def __init__(self, db_path: str, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "imsg", "watch", "--json", "--db", db_path, *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self._lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            self._lines.put(json.loads(raw))  # anything but one JSON object per line fails here
-        self._lines.put(None)
-
-    def through(self, rowid: int) -> list[dict[str, Any]]:
-        """Every object printed up to and including the new message ``rowid``."""
-        seen: list[dict[str, Any]] = []
-        while not seen or seen[-1]["id"] != rowid or "event" in seen[-1]:
-            line = self._lines.get(timeout=TIMEOUT_S)
-            assert line is not None, f"watch exited: {self.stop()}"
-            seen.append(line)
-        return seen
-
-    def take(self, count: int) -> list[dict[str, Any]]:
-        lines = [self._lines.get(timeout=TIMEOUT_S) for _ in range(count)]
-        assert None not in lines, f"watch exited: {self.stop()}"
-        return [line for line in lines if line is not None]
-
-    def stop(self) -> tuple[int, str]:
-        """Ctrl-C, then (exit code, stderr)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        _, err = self.proc.communicate(timeout=TIMEOUT_S)
-        return self.proc.returncode, err.decode()
 
 
 def keys(lines: list[dict[str, Any]]) -> list[tuple[str, int]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -22,7 +22,7 @@ from imsg.errors import (
 )
 from imsg.watch.clock import AwakeClock
 from imsg.watch.events import SkippedRow, SkipReason, WatchEvent
-from imsg.watch.rows import Unreadable, read_after, read_rowids
+from imsg.watch.rows import Item, Unreadable, read_after, read_rowids
 from imsg.watch.sequencer import AwaitPreview, Emit, Sequencer, Unjoined, is_recent
 from imsg.watch.updates import UpdateTracker
 from imsg.watch.wakeup import Doorbell, FileWakeup, Identity, file_identity
@@ -329,7 +329,7 @@ class Watcher:
                 if isinstance(decision, Unjoined):
                     fresh = message.id > self._live_from or is_recent(
                         date_ns, self._horizon_s, now_ns)
-                    if self._held(message.id, fresh):
+                    if self._held(message.id, fresh, batch[index + 1:]):
                         return
                     first_seen = self._first_seen.pop(message.id)
                     self._scan = message.id
@@ -339,7 +339,7 @@ class Watcher:
                         self._add_pending(message.id, _Orphan(message.guid, first_seen))
                     continue
                 if isinstance(decision, AwaitPreview):
-                    if self._held(message.id, message.id > self._live_from):
+                    if self._held(message.id, message.id > self._live_from, batch[index + 1:]):
                         return
                     decision = Emit(decision.message)
                 self._first_seen.pop(message.id, None)
@@ -355,15 +355,21 @@ class Watcher:
                 self._forget()
                 return
 
-    def _held(self, rowid: int, fresh: bool) -> bool:
+    def _held(self, rowid: int, fresh: bool, behind: Sequence[Item]) -> bool:
         """Whether the row at the scan is (still) held: ``fresh`` and first seen less than
-        ``hold_s`` of awake time ago. Remembers when it was first seen either way."""
-        first_seen = self._first_seen.setdefault(rowid, self._clock.now)
-        if fresh and self._clock.now - first_seen < self._hold_s:
-            self._holding = True
-            self._forget()
-            return True
-        return False
+        ``hold_s`` of awake time ago. Remembers when it was first seen either way, and when it
+        is held, when the unjoined rows ``behind`` it were (their holds run meanwhile, so a
+        burst of late joins costs one hold, not one each)."""
+        now = self._clock.now
+        first_seen = self._first_seen.setdefault(rowid, now)
+        if not fresh or now - first_seen >= self._hold_s:
+            return False
+        for item in behind:
+            if not isinstance(item, Unreadable) and item[0].chat_id == 0:
+                self._first_seen.setdefault(item[0].id, now)
+        self._holding = True
+        self._forget()
+        return True
 
     def _recheck(self, db: ChatDB, now_ns: int) -> Iterator[WatchEvent]:
         """Pending rows: deliver those joined since, drop those deleted or gone, give up those
