@@ -112,10 +112,13 @@ def search(query: str, match: str, limit: int, chat_id: int | None, edit_history
       imsg search --query "dinner"
       imsg search --query "ok" --match exact --chat-id 3 --json
     """
+    from imsg.cli.index import build_progress
+    from imsg.index import search as indexed_search
+
     out = Output(as_json)
-    with ChatDB(db) as chat_db:
-        messages = chat_db.search(query, match=match, limit=limit, chat_id=chat_id,
-                                  edit_history=edit_history)
+    with ChatDB(db) as chat_db, build_progress() as progress:
+        messages = indexed_search(chat_db, query, match=match, limit=limit, chat_id=chat_id,
+                                  edit_history=edit_history, progress=progress)
     emit_messages(out, messages, attachments=False)
 
 

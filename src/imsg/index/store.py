@@ -11,7 +11,8 @@ Tables:
   for whole-text look-ups; ``edited``/``retracted`` the edit marks the row was indexed with;
   ``loose`` is 1 for rows the reader checks for every query (texts SQLite cannot hold verbatim)
   and 2 for rows with two texts (a voice message and its transcript: whole-text look-ups check
-  them by ``instr``); ``pending`` marks voice messages whose transcript may still be written.
+  them by ``instr``); ``pending`` marks voice messages, whose transcript Messages writes
+  (or rewrites) after the row.
 - ``fts``: an FTS5 trigram index over ``doc.text`` (external content, ``detail=none``): it
   answers "has all these trigrams", and ``instr`` over ``doc.text`` then confirms the substring.
 - ``meta``: which chat.db this is and how far it is indexed.
@@ -108,8 +109,7 @@ def doc_row(rowid: int, date: object, edited: int, retracted: int, texts: Sequen
         loose = 1
     if "\x00" in joined:
         loose = 1
-    pending = int(audio and len(texts) < 2)
-    return (natural_key(date), rowid, edited, retracted, None, loose, pending, joined + PAD)
+    return (natural_key(date), rowid, edited, retracted, None, loose, int(audio), joined + PAD)
 
 
 @contextmanager
@@ -285,7 +285,7 @@ class IndexStore:
                 " AND (edited != 0 OR retracted != 0)", (above,))}
 
     def pending(self, above: int) -> list[int]:
-        """Voice messages past ``above`` indexed before their transcript was written."""
+        """Voice messages past ``above``: their transcripts may have changed since."""
         with translate(self.path):
             return [r for (r,) in self.conn.execute(
                 "SELECT msg FROM doc WHERE pending AND msg > ?", (above,))]

@@ -8,7 +8,7 @@ did not change since the last one. Otherwise, in one write transaction on the in
   replaced or rolled-back database fails one of them, and the index is rebuilt from scratch;
 - **new rows**: every row past the watermark;
 - **edits, unsends, transcripts**: rows whose ``date_edited``/``date_retracted`` differ from
-  what was indexed, and voice messages indexed before their transcript was written, among rows
+  what was indexed, and voice messages (their transcripts come later), among rows
   dated or written in the last ``WINDOW_S`` (Messages allows edits for 15 minutes). Every
   ``SWEEP_S`` (and on ``imsg index``) the whole table is checked, so an edit that arrives
   later than that (a device long offline) is found within the hour;
@@ -182,7 +182,7 @@ def _prune(checkpoints: list[list[float]], now: float) -> list[list[float]]:
 
 
 def _changed_rows(store: IndexStore, db: ChatDB, floor: int, upto: int) -> None:
-    """Re-index rows in (floor, upto] whose edit marks moved, and waiting voice messages."""
+    """Re-index rows in (floor, upto] whose edit marks moved, and voice messages."""
     now_marks = {rowid: (edited, retracted) for rowid, edited, retracted
                  in db.edit_marks(floor, upto)}
     then_marks = {r: marks for r, marks in store.marked(floor).items() if r <= upto}
