@@ -41,8 +41,9 @@ the exit code the CLI ends with, so the same failure reads the same everywhere::
     ├── BridgeUnavailable             -32003  exit 17  no injected helper answers
     │   └── BridgeEventsUnavailable   -32003  exit 17  the helper's event log cannot be read
     ├── BridgeError                   -32603  exit 32  a non-mutating bridge request failed (the
-    │                                                  helper refused, timed out or answered
-    │                                                  garbage; an unsafe container path)
+    │   │                                              helper refused or answered garbage; an
+    │   │                                              unsafe container path)
+    │   └── BridgeNoAnswer            -32603  exit 32  no answer in time (an unresponsive helper)
     ├── LaunchFailed                  -32603  exit 33  `imsg launch` refused or failed (``reason``:
     │                                                  sip_enabled, sip_unknown, dylib_not_found,
     │                                                  launch_failed, ready_timeout)
@@ -387,6 +388,11 @@ class BridgeError(ImsgError):
     a symbolic link or a path imsg may not use."""
 
     exit_code = 32
+
+
+class BridgeNoAnswer(BridgeError):
+    """The helper did not answer a non-mutating request in time (``imsg status`` calls such
+    a helper unresponsive)."""
 
 
 class LaunchFailed(ImsgError):

@@ -37,6 +37,7 @@ from imsg.bridge.envelope import Malformed, Response
 from imsg.bridge.outcome import Unanswered, Unpublished
 from imsg.errors import (
     BridgeError,
+    BridgeNoAnswer,
     BridgeNotReady,
     BridgeUnavailable,
     DeliveryUnknown,
@@ -123,7 +124,7 @@ class BridgeClient:
     def _unanswered(self, action: str, mutation: bool, exc: Unanswered) -> ImsgError:
         text = f"The bridge {action} request got no usable answer ({exc.detail})."
         if not mutation:
-            return BridgeError(f"bridge {action}: {exc.detail}")
+            return BridgeNoAnswer(f"bridge {action}: {exc.detail}")
         error: SendError
         if exc.cancelled:
             error = SendInterrupted(text, disposition=exc.disposition, transport=self.transport,

@@ -23,7 +23,6 @@ the session streams from (``imsg.rpc.subscriptions``).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -31,9 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from imsg.bridge import vocab
+from imsg.bridge import polls, vocab
 from imsg.bridge.client import BridgeClient
 from imsg.bridge.events import EventsReadFailed, EventsUnavailable, EventTail, open_tail
+from imsg.bridge.files import stage, stage_voice
 from imsg.bridge.observe import observe_sent
 from imsg.bridge.probe import HelperStatus
 from imsg.chatdb.models import Message
@@ -95,7 +95,6 @@ PARAMS: dict[str, Accepted] = {
 }
 MAX_PARTS = 20
 CAPTION_VERIFY_S = 2.0
-POLL_SCAN_LIMIT = 500
 DEFAULT_EVENTS_BUFFER = 256
 MAX_EVENTS_BUFFER = 4096
 
@@ -208,18 +207,6 @@ def _needs(ctx: Context, action: str, check: str, missing: str) -> None:
                         operation=action)
 
 
-def _stage(path: str, action: str, transport: str) -> Path:
-    """A secure copy of ``path`` where Messages may read it; failures are ``not_started``."""
-    from imsg.send.stage import open_source, stage_file
-
-    try:
-        with open_source(os.path.expanduser(path)) as source:
-            return stage_file(source)
-    except InvalidInput as exc:
-        raise SendError(exc.message, disposition="not_started", transport=transport,
-                        operation=action) from None
-
-
 def _observed(ctx: Context, chat_id: int, baseline: int, data: dict[str, Any], action: str,
               *, attachment: bool, transport: str) -> Message:
     guid = data.get("messageGuid") if isinstance(data.get("messageGuid"), str) else None
@@ -320,7 +307,7 @@ def _bridge_send(ctx: Context, client: BridgeClient, guid: str, out: Outgoing,
         _needs(ctx, "send-attachment", "attachment_metadata",
                "The running bridge cannot send captions or replies with attachments "
                "(attachment_metadata); relaunch Messages with a current helper.")
-    staged = _stage(out.file, "send-attachment", client.transport)
+    staged = stage(out.file, "send-attachment", client.transport)
     params.update(filePath=str(staged), isAudioMessage=False)
     if out.text:
         params["message"] = out.text
@@ -553,7 +540,7 @@ def send_rich(ctx: Context, p: Params) -> dict[str, Any]:
         _needs(ctx, "send-attachment", "attachment_metadata",
                "The running bridge cannot send captions or replies with attachments "
                "(attachment_metadata); relaunch Messages with a current helper.")
-    staged = _stage(file, "send-attachment", client.transport)
+    staged = stage(file, "send-attachment", client.transport)
     baseline = _db(ctx).max_rowid()
     attachment: dict[str, Any] = {"chatGuid": chat, "filePath": str(staged),
                                   "isAudioMessage": False, **params}
@@ -609,15 +596,7 @@ def send_attachment(ctx: Context, p: Params) -> dict[str, Any]:
         _needs(ctx, "send-attachment", "attachment_metadata",
                "The running bridge cannot send replies with attachments "
                "(attachment_metadata); relaunch Messages with a current helper.")
-    staged = _stage(file, "send-attachment", client.transport)
-    if audio:
-        from imsg.bridge.voice import to_voice
-
-        try:
-            staged = to_voice(staged)
-        except InvalidInput as exc:
-            raise SendError(exc.message, disposition="not_started", transport=client.transport,
-                            operation="send-attachment") from None
+    staged = (stage_voice if audio else stage)(file, "send-attachment", client.transport)
     params: dict[str, Any] = {"chatGuid": chat, "filePath": str(staged),
                               "isAudioMessage": audio}
     if reply:
@@ -702,7 +681,7 @@ def send_sticker(ctx: Context, p: Params) -> dict[str, Any]:
     if ref.service.lower() != "imessage":
         raise InvalidParams("stickers need an iMessage chat")
     client = _client(ctx)
-    staged = _stage(file, "send-sticker", client.transport)
+    staged = stage(file, "send-sticker", client.transport)
     try:
         image = inspect(staged.read_bytes(), staged.name)
     except InvalidInput as exc:
@@ -849,7 +828,7 @@ def group_set_icon(ctx: Context, p: Params) -> dict[str, Any]:
     client = _client(ctx)
     params: dict[str, Any] = {"chatGuid": chat}
     if file and file.strip():
-        params["filePath"] = str(_stage(file, "update-group-photo", client.transport))
+        params["filePath"] = str(stage(file, "update-group-photo", client.transport))
     client.call("update-group-photo", params)
     return {"ok": True}
 
@@ -1000,7 +979,7 @@ def poll_unvote(ctx: Context, p: Params) -> dict[str, Any]:
     return out
 
 
-def _poll(ctx: Context, p: Params) -> tuple[int, str, str, list[tuple[str, str]]]:
+def _poll(ctx: Context, p: Params) -> tuple[int, str, str, list[polls.Option]]:
     raw = p.string("poll_guid")
     if raw is None or not raw.strip():
         raise InvalidParams("poll_guid is required")
@@ -1009,44 +988,18 @@ def _poll(ctx: Context, p: Params) -> tuple[int, str, str, list[tuple[str, str]]
     assert selector is not None
     chat_id = _chat_id(ctx, selector)
     db = _db(ctx)
-    chat = db.chat_ref(chat_id).guid
-    for message in db.history(chat_id, limit=POLL_SCAN_LIMIT):
-        if message.guid.upper() == poll_guid.upper() and message.poll is not None \
-                and message.poll.options:
-            return chat_id, chat, message.guid, [(o.id, o.text) for o in message.poll.options]
-    raise InvalidParams(f"poll {poll_guid} not found or not decodable")
+    guid, options = polls.poll_options(db, chat_id, poll_guid)
+    return chat_id, db.chat_ref(chat_id).guid, guid, options
 
 
-def _choose(p: Params, options: list[tuple[str, str]]) -> tuple[str, str]:
-    given = [name for name in ("option_id", "option_index", "option") if p.has(name)]
-    if len(given) != 1:
-        raise InvalidParams("exactly one of option_id, option_index, or option is required")
-    if given[0] == "option_index":
-        index = p.require_integer("option_index")
-        if not 1 <= index <= len(options):
-            raise InvalidParams(f"option_index {index} out of range (1...{len(options)})")
-        return options[index - 1]
-    if given[0] == "option_id":
-        wanted = p.require_string("option_id").strip()
-        for option in options:
-            if option[0].lower() == wanted.lower():
-                return option
-        raise InvalidParams(f"option_id {wanted} is not an option of this poll")
-    text = p.require_string("option").strip().casefold()
-    for option in options:
-        if option[1].strip().casefold() == text:
-            return option
-    raise InvalidParams(f"option {p.string('option')!r} is not an option of this poll")
+def _choose(p: Params, options: list[polls.Option]) -> polls.Option:
+    index = p.integer("option_index")
+    return polls.choose(options, option_id=p.string("option_id"), option_index=index,
+                        option=p.string("option"))
 
 
 def _my_selection(ctx: Context, chat_id: int, poll_guid: str) -> list[str]:
-    """This account's current choices: the newest own vote row's selection snapshot."""
-    for message in _db(ctx).history(chat_id, limit=POLL_SCAN_LIMIT):
-        poll = message.poll
-        if (message.is_from_me and poll is not None and poll.kind == "vote"
-                and (poll.poll_guid or "").upper() == poll_guid.upper()):
-            return [vote.option_id for vote in poll.votes]
-    return []
+    return polls.my_selection(_db(ctx), chat_id, poll_guid)
 
 
 # --- bridge events ----------------------------------------------------------------------------

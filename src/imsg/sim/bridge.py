@@ -457,10 +457,10 @@ class SimHelper:
             columns["subject"] = str(subject)
         parent = params.get("selectedMessageGuid")
         if parent:
-            self._rowid(str(parent))
+            quoted = self.db.text_of(self._rowid(str(parent)))
             part = params.get("partIndex") or 0
             columns.update(thread_originator_guid=str(parent),
-                           thread_originator_part=f"{part}:0:{len(text)}",
+                           thread_originator_part=f"{part}:0:{len(quoted)}",
                            reply_to_guid=str(parent))
         return columns
 
