@@ -147,3 +147,34 @@ def test_permission_lost_while_watching_exits_nonzero(
 ])
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(None, None, text) == seconds
+
+
+def test_late_joins_and_rows_given_up_on_the_command_line(db: SimDB) -> None:
+    chat = db.chat([ALICE])
+    start = db.receive(chat, ALICE, "start")
+    watcher = WatchProcess(db.path, "--since-rowid", str(start), "--debounce", "0ms",
+                           "--hold", "50ms", "--horizon", "300ms")
+    try:
+        late = db.message(chat, "filed late", sender=ALICE, join=False)
+        ghost = db.message(chat, "never filed", sender=ALICE, join=False)
+        after = db.receive(chat, ALICE, "after")
+        [line] = watcher.through(after)
+        assert line["cursor"] == late - 1
+        db.join(chat, late)
+        sentinel = db.receive(chat, ALICE, "sentinel")
+        lines = watcher.through(sentinel)
+        assert [(x["id"], x["cursor"]) for x in lines] == [(late, ghost - 1),
+                                                            (sentinel, ghost - 1)]
+        # Past the horizon the ghost is given up and the cursor moves on.
+        deadline = time.monotonic() + TIMEOUT_S
+        while True:
+            probe = db.receive(chat, ALICE, "probe")
+            [line] = watcher.through(probe)
+            if line["cursor"] == probe:
+                break
+            assert line["cursor"] == ghost - 1 and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        code, err = watcher.stop()
+    assert code == 0
+    assert f"imsg: message {ghost} ({db.guid_of(ghost)}) was not joined to any chat" in err

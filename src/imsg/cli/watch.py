@@ -31,18 +31,27 @@ from imsg.cli.read import convert_option, emit_messages
 @click.option("--reactions", is_flag=True, help="Also stream tapbacks as reaction events.")
 @click.option("--updates", is_flag=True,
               help='Also stream edits and unsends ("event": "edited" / "retracted").')
+@click.option("--hold", default="2s", show_default=True, callback=parse_duration,
+              help="How long a message Messages has not filed in a chat yet holds back the"
+                   " ones after it (awake time).")
+@click.option("--horizon", default="5m", show_default=True, callback=parse_duration,
+              help="How long such a message is waited for before it is reported on stderr"
+                   " and skipped.")
 @convert_option
 @common
 def watch(chat_id: int | None, since_rowid: int | None, debounce: float,
           participants: tuple[str, ...], start: str | None, end: str | None, attachments: bool,
-          reactions: bool, updates: bool, convert_attachments: bool, db: str | None,
-          as_json: bool, **_: Any) -> None:
+          reactions: bool, updates: bool, hold: float, horizon: float, convert_attachments: bool,
+          db: str | None, as_json: bool, **_: Any) -> None:
     """Stream new messages until interrupted (Ctrl-C exits 0).
 
-    Delivery: each message exactly once and in id order while running. To resume after a
-    restart without losing anything, store the last `id` you handled and pass it back as
-    --since-rowid (you may then see a message twice, never miss one). Conditions such as the
-    database being locked or replaced are reported on stderr; the watch carries on.
+    Delivery: every message filed in a chat exactly once while running, in id order except
+    one whose chat Messages wrote late (it comes when its chat does). To resume after a
+    restart without losing anything, store the `cursor` of the last message you handled
+    (JSON) and pass it back as --since-rowid (you may then see a message twice, never miss
+    one). A message never filed in a chat within --horizon, or one that cannot be read, is
+    reported on stderr and skipped. Conditions such as the database being locked or replaced
+    are reported on stderr; the watch carries on.
 
     \b
     Example:
@@ -57,7 +66,8 @@ def watch(chat_id: int | None, since_rowid: int | None, debounce: float,
     filters = Filters.parse(split_list(participants), start, end)
     watcher = Watcher(db or default_db_path(), since_rowid=since_rowid, chat_id=chat_id,
                       filters=filters, reactions=reactions, updates=updates,
-                      debounce_s=debounce, on_status=status_to_stderr)
+                      debounce_s=debounce, hold_s=hold, horizon_s=horizon,
+                      on_status=status_to_stderr)
     try:
         for event in watcher.events():
             emit_messages(out, [event.message], attachments, convert=convert_attachments)
