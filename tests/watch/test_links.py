@@ -74,3 +74,24 @@ def test_each_watcher_keeps_its_own_preview_state(
         events = stream.through(sentinel)
         assert ids(events) == [text, sentinel]
         assert events[0].message.url_preview is not None
+
+
+def test_a_fold_does_not_depend_on_where_a_page_ends(
+        db: SimDB, chat: int, watch: Callable[..., Stream]) -> None:
+    text = db.receive(chat, ALICE, f"two links: {LINK} and {LINK}/more")
+    first = db.url_preview(chat, LINK, sender=ALICE)
+    db.url_preview(chat, LINK + "/more", sender=ALICE)
+    sentinel = db.receive(chat, ALICE, "sentinel")
+    for page_size in (1, 2, 500):
+        events = watch(since_rowid=text - 1, page_size=page_size).through(sentinel)
+        assert ids(events) == [text, sentinel]
+        preview = events[0].message.url_preview
+        assert preview is not None and preview.id == first
+
+
+def test_a_preview_whose_text_row_came_before_the_start_is_not_delivered(
+        db: SimDB, chat: int, watch: Callable[..., Stream]) -> None:
+    text = db.receive(chat, ALICE, f"see {LINK}")
+    db.url_preview(chat, LINK, sender=ALICE)
+    sentinel = db.receive(chat, ALICE, "sentinel")
+    assert ids(watch(since_rowid=text).through(sentinel)) == [sentinel]
