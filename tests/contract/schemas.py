@@ -110,8 +110,10 @@ SEND_RESULT = obj(
     {"id": INT, "guid": STR, "message_id": STR, "chat_guid": STR, "chat_id": INT,
      "service": STR, "status": {"const": "sent"}, "attempt_id": STR})
 
-AFTER_RESULT = obj({"messages": {"type": "array", "items": MESSAGE}, "next_rowid": INT,
-                    "has_more": BOOL})
+AFTER_RESULT = obj(
+    {"messages": {"type": "array", "items": MESSAGE}, "next_rowid": INT, "has_more": BOOL},
+    {"skipped": {"type": "array", "items": obj({"rowid": INT, "guid": STR, "reason": {
+        "enum": ["never_joined", "unreadable"]}})}, "waiting_on": INT})
 
 SEND_STATUS = obj(
     {"ok": {"const": True}, "guid": STR,

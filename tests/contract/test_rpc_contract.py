@@ -69,6 +69,12 @@ def test_reads(rpc: Rpc) -> None:
                 check(schemas.MESSAGE, message)
     for message in calls.result("messages.search", {"query": "a", "limit": 100})["messages"]:
         check(schemas.MESSAGE, message)
+    cursor, more = 0, True
+    while more:
+        page = calls.result("messages.after", {"since_rowid": cursor, "limit": 3,
+                                               "include_reactions": True, "attachments": True})
+        check(schemas.AFTER_RESULT, page)
+        cursor, more = page["next_rowid"], page["has_more"]
 
 
 def test_send_result_and_errors(rpc: Rpc) -> None:

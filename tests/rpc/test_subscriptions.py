@@ -14,6 +14,7 @@ from imsg.rpc.methods import WatchSpec
 from imsg.rpc.subscriptions import SubscriptionSet
 from imsg.rpc.transport import PeerGone
 from imsg.watch import Watcher, WatchEvent
+from imsg.watch.events import SkippedRow
 
 WAIT_S = 20.0
 
@@ -38,6 +39,10 @@ class ScriptedWatcher:
 
     def events(self) -> Iterator[WatchEvent]:
         for rowid in self.first:
+            if rowid < 0:  # a row given up: never joined to a chat
+                yield WatchEvent("skipped", SkippedRow(-rowid, f"g{-rowid}", "never_joined",
+                                                       "never joined"))
+                continue
             yield WatchEvent("message", message(rowid))
         if self.rest:
             self.go.wait(WAIT_S)
@@ -110,6 +115,19 @@ def test_failure_ends_with_an_error_carrying_the_last_rowid() -> None:
         assert error["params"]["error"]["last_rowid"] == 8
         assert "Full Disk Access" in error["params"]["error"]["message"]
         await until(lambda: len(subs) == 0)
+    asyncio.run(run())
+
+
+def test_a_row_given_up_is_a_skipped_notification_in_stream_order() -> None:
+    async def run() -> None:
+        sink = GateSink()
+        subs = SubscriptionSet(sink)
+        sub = subs.add(spec(ScriptedWatcher([7, -8, 9])))
+        sub.start()
+        frames = await frames_until(sink, 3)
+        assert [f["method"] for f in frames] == ["message", "watch.skipped", "message"]
+        assert frames[1]["params"] == {"subscription": sub.id, "rowid": 8, "guid": "g8"}
+        subs.close()
     asyncio.run(run())
 
 

@@ -120,6 +120,34 @@ def with_attachments(message: Message, attachments: bool, convert: bool) -> Mess
     return message
 
 
+def messages_after(ctx: Context, p: Params) -> dict[str, Any]:
+    """``{messages, next_rowid, has_more}``: rows after ``since_rowid`` in ROWID order, decided
+    by the watcher's own rules (``imsg.watch.paging``), so paging and a live watch never
+    disagree. imsg adds ``skipped`` (rows given up: never joined to a chat, or unreadable) and
+    ``waiting_on`` (the young unjoined row the page stopped at) when there are any."""
+    from imsg.watch.paging import MAX_LIMIT, page_after
+
+    since = p.integer("since_rowid")
+    if since is None:
+        raise InvalidParams("since_rowid must be an integer")
+    if since < 0:
+        raise InvalidParams("since_rowid must be a non-negative integer")
+    chat_id = p.integer("chat_id", minimum=1)
+    limit = p.integer("limit", 100, minimum=1, maximum=MAX_LIMIT)
+    attachments, convert = p.boolean("attachments"), p.boolean("convert_attachments")
+    page = page_after(ctx.db.get(), since, chat_id=chat_id, limit=limit,
+                      reactions=p.boolean("include_reactions"))
+    result: dict[str, Any] = {
+        "messages": [with_attachments(m, attachments, convert) for m in page.messages],
+        "next_rowid": page.next_rowid, "has_more": page.has_more}
+    if page.skipped:
+        result["skipped"] = [{"rowid": row.rowid, "guid": row.guid, "reason": row.reason}
+                             for row in page.skipped]
+    if page.waiting_on is not None:
+        result["waiting_on"] = page.waiting_on
+    return result
+
+
 def watch_subscribe(ctx: Context, p: Params) -> WatchSpec:
     """Validate, then create the watcher (fixing its cursor). ``since_rowid`` absent or 0
     starts at the newest row; N > 0 resumes after N; -1 replays all. Extensions:
@@ -139,7 +167,7 @@ def watch_subscribe(ctx: Context, p: Params) -> WatchSpec:
     watcher = Watcher(
         ctx.db.path, since_rowid=since or None, chat_id=chat_id, filters=filters,
         reactions=reactions, updates=updates, debounce_s=min(debounce_ms, 3_600_000) / 1000,
-        on_status=_log_status,
+        on_status=_log_status, report_skipped=True,
     )
     return WatchSpec(watcher, attachments, buffer_limit, convert)
 

@@ -145,7 +145,8 @@ class StreamSpec:
 
 
 class WatchStream(StreamSpec):
-    """A ``watch.subscribe``: messages, ``watch.overflow`` with where to resume, ``error``."""
+    """A ``watch.subscribe``: messages, ``watch.skipped`` for rows given up, ``watch.overflow``
+    with where to resume, ``error``."""
 
     def __init__(self, spec: WatchSpec) -> None:
         self.spec = spec
@@ -159,6 +160,11 @@ class WatchStream(StreamSpec):
         watcher = self.spec.watcher
         try:
             for event in watcher.events():
+                if event.kind == "skipped":
+                    row = event.skipped
+                    yield None, protocol.notification("watch.skipped", {
+                        "subscription": sid, "rowid": row.rowid, "guid": row.guid})
+                    continue
                 message = with_attachments(event.message, self.spec.attachments,
                                            self.spec.convert)
                 frame = protocol.notification(
