@@ -90,8 +90,8 @@ class Fake:
             methods += ["typing", "read", "tapback"]
         db_ready = self.mode.get("db_ready", True)
         database = {"path": "x", "ready": db_ready}
-        database.update({"features": {}} if db_ready else {"error": "The configured "
-                                                                    "Messages database does not exist."})
+        missing = "The configured Messages database does not exist."
+        database.update({"features": {}} if db_ready else {"error": missing})
         return {"version": "fake", "protocol_version": 1, "database": database,
                 "bridge": {"ready": bridge}, "methods": methods, "supported_methods": methods}
 

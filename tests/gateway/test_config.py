@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.gateway.kit import account, write_config
 
 from imsg.errors import ConfigInvalid, InvalidTarget
 from imsg.gateway.config import KEYS, load_config
 from imsg.gateway.delivery import send_params
 from imsg.gateway.handles import AllowList, entry_problem, normalize_handle
-from tests.gateway.kit import account, write_config
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -35,7 +35,8 @@ def problems(tmp_path: Path, section: dict[str, Any], **kw: Any) -> list[str]:
     ({"includeAttachments": "yes"}, "imessage.includeAttachments: must be true or false"),
     ({"allowFrom": "+1555"}, "imessage.allowFrom: must be a list of strings or numbers"),
     ({"dmPolicy": "open"}, 'imessage.dmPolicy: open requires "*" in allowFrom'),
-    ({"dmPolicy": "allowlist", "allowFrom": []}, "imessage.dmPolicy: allowlist requires at least one allowFrom"),
+    ({"dmPolicy": "allowlist", "allowFrom": []},
+     "imessage.dmPolicy: allowlist requires at least one allowFrom"),
     ({"groupPolicy": "allowlist", "allowFrom": []},
      "imessage.groupPolicy: allowlist requires at least one groupAllowFrom"),
     ({"cliPath": "imsg; rm -rf /"}, "imessage.cliPath: must be a plain executable path"),

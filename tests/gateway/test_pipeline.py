@@ -10,10 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from imsg.errors import StateError
-from imsg.gateway.runner import Gateway
-from imsg.gateway.state import State
 from tests.gateway.kit import (
     Fake,
     Recorder,
@@ -24,6 +20,10 @@ from tests.gateway.kit import (
     wait_for,
     with_gateway,
 )
+
+from imsg.errors import StateError
+from imsg.gateway.runner import Gateway
+from imsg.gateway.state import State
 
 OWNER = "+15550001111"
 STRANGER = "+15559998888"

@@ -168,3 +168,105 @@ def bridge(path: str, container: str | None, interval: float, without: tuple[str
                f"IMSG_BRIDGE_DYLIB={dylib}", err=True)
     run(path, folder, interval_s=interval, failure=failure, without=frozenset(without),
         timing=timing)
+
+
+@sim.command(name="echo-twin")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--rowid", type=int, required=True, help="The outgoing message to twin.")
+def echo_twin(path: str, rowid: int) -> None:
+    """Write the echo twin of outgoing message ROWID (is_from_me 0, another GUID), as Messages
+    sometimes does, and print its ROWID.
+
+    \b
+    Example:
+      imsg sim echo-twin ./chat.db --rowid 42
+    """
+    from imsg.sim.messages import SimDB
+    from imsg.sim.traffic import echo_twin as write_twin
+
+    db = SimDB(path)
+    try:
+        click.echo(write_twin(db, rowid))
+    except KeyError as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    finally:
+        db.close()
+
+
+@sim.command(name="late-from-me")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--chat-id", type=int, required=True, help="Chat the outgoing message is in.")
+@click.option("--text", required=True, help="Message text.")
+@click.option("--correct-after", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Seconds before is_from_me is corrected to 1.")
+def late_from_me(path: str, chat_id: int, text: str, correct_after: float) -> None:
+    """Write our own message with is_from_me 0, print its ROWID, and correct it later.
+
+    \b
+    Example:
+      imsg sim late-from-me ./chat.db --chat-id 1 --text "on it" --correct-after 2
+    """
+    import time
+
+    from imsg.sim.messages import SimDB
+    from imsg.sim.traffic import correct_from_me, unflagged_outgoing
+
+    db = SimDB(path)
+    try:
+        try:
+            rowid = unflagged_outgoing(db, chat_id, text)
+        except KeyError:
+            raise click.ClickException(f"no chat {chat_id} in {path}") from None
+        click.echo(rowid)
+        time.sleep(correct_after)
+        correct_from_me(db, rowid)
+    finally:
+        db.close()
+
+
+@sim.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--chat-id", type=int, required=True, help="Chat the old messages go in.")
+@click.option("--count", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--age-hours", type=click.FloatRange(min=0), default=72.0, show_default=True,
+              help="How old the first message is.")
+def backlog(path: str, chat_id: int, count: int, age_hours: float) -> None:
+    """Write a burst of old, back-dated incoming messages (an iCloud sync); print the ROWIDs.
+
+    \b
+    Example:
+      imsg sim backlog ./chat.db --chat-id 2 --count 200 --age-hours 48
+    """
+    from imsg.sim.messages import SimDB
+    from imsg.sim.traffic import icloud_backlog
+
+    db = SimDB(path)
+    try:
+        rowids = icloud_backlog(db, chat_id, count, age_s=age_hours * 3600)
+    except KeyError:
+        raise click.ClickException(f"no chat {chat_id} in {path}") from None
+    finally:
+        db.close()
+    click.echo(" ".join(map(str, rowids)))
+
+
+@sim.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--from", "sender", required=True, help="The SMS sender's phone number.")
+@click.option("--text", "texts", multiple=True, required=True, help="A text (repeatable).")
+def sms(path: str, sender: str, texts: tuple[str, ...]) -> None:
+    """Write an SMS conversation: the sender's SMS chat and their texts; print the chat id.
+
+    \b
+    Example:
+      imsg sim sms ./chat.db --from +15555550199 --text "is this the bot?"
+    """
+    from imsg.sim.messages import SimDB
+    from imsg.sim.traffic import sms_conversation
+
+    db = SimDB(path)
+    try:
+        chat_id, _ = sms_conversation(db, sender, texts)
+    finally:
+        db.close()
+    click.echo(chat_id)
