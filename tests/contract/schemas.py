@@ -134,3 +134,27 @@ NOTIFICATIONS = {
     "watch.skipped": obj({"subscription": INT, "rowid": INT, "guid": STR}),
     "error": obj({"subscription": INT, "error": obj({"message": STR}, {"last_rowid": INT})}),
 }
+
+COUNT = {"type": "integer", "minimum": 0}
+STATS = obj(
+    {"total_messages": COUNT, "sent_messages": COUNT, "received_messages": COUNT,
+     "time_zone": STR,
+     "chats": {"type": "array", "items": obj({"chat_id": INT, "identifier": STR, "name": STR,
+                                              "service": STR, "message_count": COUNT})},
+     "senders": {"type": "array", "items": obj({"handle": STR, "message_count": COUNT})},
+     "services": {"type": "array", "items": obj({"service": STR, "message_count": COUNT})},
+     "dates": {"type": "array", "items": obj({
+         "date": {"type": "string", "pattern": r"^\d{4}-\d\d-\d\d$"},
+         "message_count": COUNT})}},
+    {"media": obj({
+        "total_attachments": COUNT, "total_bytes": COUNT,
+        "types": {"type": "array", "items": obj({"uti": STR, "mime_type": STR,
+                                                 "attachment_count": COUNT,
+                                                 "total_bytes": COUNT})},
+        "chats": {"type": "array", "items": obj({"chat_id": INT, "identifier": STR,
+                                                 "name": STR, "attachment_count": COUNT,
+                                                 "total_bytes": COUNT})}})})
+
+SCHEDULED = obj({"id": INT, "guid": STR, "chat_id": INT, "chat_identifier": STR,
+                 "chat_guid": STR, "chat_name": STR, "text": STR, "service": STR,
+                 "scheduled_at": ISO, "schedule_type": INT, "schedule_state": INT})

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from imsg.sim.addressbook import SimAddressBook, fill_demo_contacts
 from imsg.sim.messages import SimDB
 from tests.contract import schemas
-from tests.rpc.harness import Rpc, demo_db, sim_env
+from tests.rpc.harness import DEMO_NOW, Rpc, demo_db, sim_env
 
 
 def check(schema: dict[str, Any], value: Any) -> None:
@@ -21,10 +22,31 @@ def check(schema: dict[str, Any], value: Any) -> None:
     assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:10])
 
 
+def add_every_row_kind(path: str, schema: str) -> None:
+    """Beyond the demo: a link with its preview row, a poll and a vote on it, a threaded reply,
+    an unsent message and (on macOS 26) a message scheduled with Send Later."""
+    sim = SimDB(path)
+    try:
+        chat = sim.chat(["+15555550123"])
+        text = sim.receive(chat, None, "look https://example.com/trip", at=DEMO_NOW + 10)
+        sim.url_preview(chat, "https://example.com/trip", title="Trip", at=DEMO_NOW + 11)
+        sim.message(chat, "a reply in the thread", thread_originator=text, at=DEMO_NOW + 12)
+        poll, options = sim.poll(chat, "Dinner?", ["Pizza", "Sushi"], at=DEMO_NOW + 13)
+        sim.poll_vote(chat, poll, options[:1], at=DEMO_NOW + 14)
+        sim.unsend(sim.send(chat, "oops", at=DEMO_NOW + 15), at=DEMO_NOW + 16)
+        if schema == "tahoe":
+            sim.send(chat, "later", at=DEMO_NOW + 10**8, schedule_type=2, schedule_state=1)
+    finally:
+        sim.close()
+
+
 @pytest.fixture(params=["ventura", "tahoe"])
 def rpc(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rpc]:
     db = demo_db(tmp_path / "chat.db", request.param)
-    server = Rpc("--db", db, env=sim_env(db))
+    add_every_row_kind(db, request.param)
+    contacts = str(tmp_path / "AddressBook")
+    fill_demo_contacts(SimAddressBook.create_at(contacts))
+    server = Rpc("--db", db, env=sim_env(db, IMSG_ADDRESSBOOK_DIR=contacts))
     try:
         yield server
     finally:
@@ -59,6 +81,7 @@ def test_reads(rpc: Rpc) -> None:
     calls = Calls(rpc)
     chats = calls.result("chats.list", {"limit": 50})["chats"]
     assert chats
+    seen: set[str] = set()
     for chat in chats:
         check(schemas.CHAT, chat)
         check(schemas.GROUP, calls.result("chats.get", {"chat_id": chat["id"]}))
@@ -67,8 +90,16 @@ def test_reads(rpc: Rpc) -> None:
                                                         "attachments": attachments})
             for message in history["messages"]:
                 check(schemas.MESSAGE, message)
+                seen |= set(message)
+    # the checks above saw every optional shape the history holds
+    assert {"url_preview", "poll", "thread_originator_guid", "retracted_at", "edited_at",
+            "group_event", "sender_name", "is_read"} <= seen, seen
     for message in calls.result("messages.search", {"query": "a", "limit": 100})["messages"]:
         check(schemas.MESSAGE, message)
+    check(schemas.STATS, calls.result("messages.stats", {"include_media": True}))
+    if "messages.scheduled" in calls.result("status")["methods"]:
+        for item in calls.result("messages.scheduled", {"limit": 10})["messages"]:
+            check(schemas.SCHEDULED, item)
     cursor, more = 0, True
     while more:
         page = calls.result("messages.after", {"since_rowid": cursor, "limit": 3,

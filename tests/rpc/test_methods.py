@@ -97,6 +97,22 @@ def test_search(ctx: Context, demo: dict[str, int]) -> None:
         call(ctx, "messages.search", {"query": "  "})
 
 
+def test_unread_stats_and_scheduled(ctx: Context, demo: dict[str, int], schema: str) -> None:
+    unread = call(ctx, "chats.list", {"unreadOnly": True})["chats"]
+    assert all(chat.unread_count for chat in unread)
+    stats = call(ctx, "messages.stats", {"chat_id": demo["trip"], "time_zone": "UTC"})
+    assert stats.total_messages > 0 and [c.chat_id for c in stats.chats] == [demo["trip"]]
+    with pytest.raises(ChatNotFound):
+        call(ctx, "messages.stats", {"chat_id": 999})
+    with pytest.raises(InvalidInput):
+        call(ctx, "messages.stats", {"time_zone": "Mars/Olympus"})
+    if schema == "tahoe":
+        assert call(ctx, "messages.scheduled", {"limit": 5}) == {"messages": []}
+    else:
+        with pytest.raises(InvalidParams, match="no scheduling columns"):
+            call(ctx, "messages.scheduled")
+
+
 def test_subscribe_fixes_the_cursor(ctx: Context, sim: SimDB, demo: dict[str, int]) -> None:
     newest = ctx.db.get().max_rowid()
     specs: list[WatchSpec] = []

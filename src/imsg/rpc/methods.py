@@ -71,7 +71,26 @@ def chats_list(ctx: Context, p: Params) -> dict[str, Any]:
     if unread_only and not db.schema.has("message", "is_read"):
         raise InvalidParams("unread_only is unavailable because this Messages database has no "
                             "read-state column")
-    return {"chats": db.chats(limit)}
+    return {"chats": db.chats(limit, unread_only=unread_only)}
+
+
+def messages_stats(ctx: Context, p: Params) -> Any:
+    """Counts by chat, sender, service and day in ``time_zone`` (default the local zone), with
+    ``include_media`` attachment totals. A bad ``chat_id`` is an error, never all chats."""
+    chat_id = p.integer("chat_id", minimum=1)
+    time_zone = p.string("time_zone")
+    return ctx.db.get().stats(chat_id=chat_id, time_zone=time_zone,
+                              include_media=p.boolean("include_media"))
+
+
+def messages_scheduled(ctx: Context, p: Params) -> dict[str, Any]:
+    """``{"messages": [...]}``: Send Later rows still to go, soonest first."""
+    limit = p.integer("limit", 50, minimum=1)
+    db = ctx.db.get()
+    if not db.schema.has("message", "schedule_type"):
+        raise InvalidParams("messages.scheduled is unavailable because this Messages database "
+                            "has no scheduling columns")
+    return {"messages": db.scheduled(limit)}
 
 
 def chats_get(ctx: Context, p: Params) -> Any:
