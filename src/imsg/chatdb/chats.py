@@ -161,15 +161,12 @@ def unread_counts(db: ChatDB, chat_ids: list[int] | None) -> dict[int, int]:
             rows.extend(db.rows(db.q.unread_rows(len(chunk)), chunk))
     counts: dict[int, int] = {}
     previews: list[tuple[int, int]] = []
-    for chat_id, rowid, is_preview in rows:
-        if is_preview:
-            previews.append((chat_id, rowid))
-        else:
-            counts[chat_id] = counts.get(chat_id, 0) + 1
-    folded = _folded_previews(db, previews)
-    for chat_id, rowid in previews:
-        if (chat_id, rowid) not in folded:
-            counts[chat_id] = counts.get(chat_id, 0) + 1
+    for chat_id, count, preview_ids in rows:
+        counts[chat_id] = count
+        if preview_ids:
+            previews.extend((chat_id, int(rowid)) for rowid in str(preview_ids).split(","))
+    for chat_id, _ in _folded_previews(db, previews):
+        counts[chat_id] -= 1
     return counts
 
 
