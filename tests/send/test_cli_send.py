@@ -196,7 +196,7 @@ def test_send_attachment_outputs(world: World, tmp_path: Path) -> None:
     (("--file", "x"), 2, "Missing required option: --chat"),
     (("--chat", "g", "--chat-id", "1", "--file", "x"), 2, "not both"),
     (("--chat-id", "1"), 2, "Missing required option: --file"),
-    (("--chat-id", "1", "--file", "x", "--transport", "dylib"), 2, "--transport"),
+    (("--chat-id", "1", "--file", "x", "--transport", "bogus"), 2, "--transport"),
     (("--chat-id", "1", "--file", "x", "--audio"), 2, "--audio requires bridge transport"),
     (("--chat-id", "1", "--file", "x", "--reply-to", "G"), 2, "reply_to requires bridge"),
     (("--chat-id", "999", "--file", "/etc/hostname"), 3, "Chat not found: 999"),
@@ -229,7 +229,7 @@ def test_send_attachment_json_failure_object(world: World, tmp_path: Path,
 
 def test_send_attachment_help_exits_0() -> None:
     code, out, _ = run("send-attachment", "--help")
-    assert code == 0 and "--transport [auto|applescript]" in out
+    assert code == 0 and "--transport [auto|dylib|applescript]" in out
 
 
 def test_every_command_has_an_example() -> None:

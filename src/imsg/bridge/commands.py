@@ -284,3 +284,72 @@ def poll_vote(client: BridgeClient, db_path: str | None, chat: str, poll: str, *
     return {**client.call("send-poll-unvote", params), "poll_guid": guid,
             "option_id": chosen_id, "option_text": chosen_text,
             "remaining_option_ids": remaining}
+
+
+def attachment_via_bridge(transport: str, chat_guid: str | None, chat_id: int | None,
+                          file: str, *, audio: bool, reply_to: str | None, part: int,
+                          db_path: str | None) -> dict[str, Any] | None:
+    """``imsg send-attachment``'s bridge route: the result when the bridge sent the file,
+    None when AppleScript must. ``applescript``: never the bridge; ``dylib``: the bridge only
+    (launching Messages with the helper when needed); ``auto``: the bridge when its ready
+    lock exists, else (and after a ``not_started`` failure) AppleScript; voice notes
+    (``audio``) and threaded replies (``reply_to``) never fall back once the bridge is
+    tried."""
+    from imsg.errors import SendError
+
+    if transport == "applescript":
+        return None
+    if (chat_guid is None) == (chat_id is None):
+        raise InvalidInput("Missing required option: --chat" if chat_guid is None else
+                           "Invalid value for option: --chat (give --chat or --chat-id, not "
+                           "both)")
+    bridge_only = transport == "dylib" or audio or reply_to is not None
+    client = launching_client() if transport == "dylib" else BridgeClient()
+    if transport == "auto" and not client.ready():
+        return None  # AppleScript (which refuses voice notes and replies before sending)
+    chat = chat_guid if chat_guid is not None else chat_guid_of(db_path, int(str(chat_id)))
+    try:
+        data = send_attachment(client, db_path, chat, file, audio=audio, reply_to=reply_to,
+                               part=part)
+    except SendError as err:
+        if bridge_only or not err.retry_safe:
+            raise
+        print(f"imsg: bridge send not started ({err.message}); using AppleScript",
+              file=sys.stderr)
+        return None
+    result: dict[str, Any] = {"ok": True, "transport": "bridge", **data}
+    guid = data.get("messageGuid")
+    if isinstance(guid, str) and guid:
+        result.update(guid=guid, message_id=guid)
+    result["chat_guid"] = data.get("chatGuid") or chat
+    return result
+
+
+def react_via_bridge(chat_id: int, reaction: str, db_path: str | None) -> dict[str, Any] | None:
+    """``imsg react`` through the bridge when a helper is ready and reports ``sendReaction``
+    (a real tapback on the chat's latest message, no UI scripting); None otherwise. The
+    result has the UI path's keys plus ``transport: "bridge"``."""
+    from imsg.bridge.probe import probe
+    from imsg.errors import ImsgError
+    from imsg.send.sender import REACTIONS
+
+    client = BridgeClient()
+    if not client.ready():
+        return None
+    try:
+        if not probe(client).selector("sendReaction"):
+            return None
+    except ImsgError:
+        return None
+    kind, remove = vocab.tapback_kind(reaction)
+    with ChatDB(db_path) as db:
+        chat = db.chat_ref(chat_id)
+        latest = db.history(chat_id, limit=1)
+    if not latest:
+        raise InvalidInput(f"Chat {chat_id} has no message to react to")
+    client.call("send-reaction", {"chatGuid": chat.guid, "selectedMessageGuid": latest[0].guid,
+                                  "reactionType": f"remove-{kind}" if remove else kind,
+                                  "partIndex": 0})
+    name = "emphasis" if kind == "emphasize" else kind
+    return {"success": True, "chat_id": chat_id, "reaction_type": name,
+            "reaction_emoji": REACTIONS[name][0], "transport": "bridge"}

@@ -630,3 +630,40 @@ def nickname(address: str | None, local: bool, db: str | None, as_json: bool,
     params = {"address": address} if address else {}
     data = _client().call("get-nickname-info", params)
     _emit(as_json, data, _fields(data))
+
+
+# --- watch --bb-events ------------------------------------------------------------------------
+
+def print_bridge_events(out: Output, on_status: Callable[[str], None]) -> Any:
+    """Print the helper's events as they come, on a thread of their own (``imsg watch
+    --bb-events``); returns the ``threading.Event`` that stops it, or None (said on stderr)
+    when the event log cannot be read. JSON: ``{"kind":"bridge-event","event","ts"?,
+    "data"}``; text: ``<ts> [bridge] <event>``."""
+    import threading
+
+    from imsg.bridge.container import Container
+    from imsg.bridge.events import EventsReadFailed, EventsUnavailable, open_tail
+
+    try:
+        tail = open_tail(Container.default().events)
+    except EventsUnavailable as exc:
+        on_status(f"bridge events unavailable: {exc}")
+        return None
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for event in tail.follow(stop):
+                if out.as_json:
+                    out.obj({"kind": "bridge-event", **event})
+                else:
+                    out.line(f"{event.get('ts', '-')} [bridge] {event['event']}")
+        except EventsReadFailed as exc:
+            on_status(f"bridge events stopped: {exc}")
+        except OSError:
+            pass  # stdout went away: the watch itself reports that
+        finally:
+            tail.close()
+
+    threading.Thread(target=run, name="imsg-bridge-events", daemon=True).start()
+    return stop

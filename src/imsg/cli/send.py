@@ -120,8 +120,10 @@ def send(to: str | None, chat_id: int | None, chat_identifier: str | None,
 @click.option("--chat", "chat_guid", default=None, help="Chat guid (see `imsg chats --json`).")
 @chat_id_option(required=False)
 @click.option("--file", "file_path", required=True, help="The file to send.")
-@click.option("--transport", type=click.Choice(["auto", "applescript"]), default="auto",
-              show_default=True, help="How to send; this build sends through AppleScript.")
+@click.option("--transport", type=click.Choice(["auto", "dylib", "applescript"]),
+              default="auto", show_default=True,
+              help="auto: the IMCore bridge when it is ready, else AppleScript; dylib: the "
+                   "bridge only (launching it if needed).")
 @click.option("--audio", is_flag=True, help="As a voice message (needs the IMCore bridge).")
 @click.option("--reply-to", default=None, help="Thread under this message guid (needs the "
               "IMCore bridge).")
@@ -140,16 +142,25 @@ def send_attachment(chat_guid: str | None, chat_id: int | None, file_path: str, 
     (guid=…)`, or with --json {"success":true,"ok":true,"transport":"applescript","id":…,
     "guid":…,"message_id":…,…}; a failure with --json also prints {"success":false,"error":…}
     (plus the delivery object's keys for a send failure) before the error on stderr.
-    --audio and --reply-to need the IMCore bridge, which this build does not have: they fail
-    before anything is sent.
+    Through the IMCore bridge (--transport auto when it is ready, or dylib) it is confirmed
+    by the helper instead, and --audio (a voice message) and --reply-to work; without the
+    bridge they fail before anything is sent.
 
     \b
     Example:
       imsg send-attachment --chat 'any;+;chat123456' --file ~/Pictures/a.jpg --json
       imsg send-attachment --chat-id 7 --file report.pdf --transport auto
     """
+    from imsg.bridge.commands import attachment_via_bridge
+
     out = Output(as_json)
     try:
+        bridged = attachment_via_bridge(transport, chat_guid, chat_id, file_path, audio=audio,
+                                        reply_to=reply_to, part=part, db_path=db)
+        if bridged is not None:
+            out.obj({"success": True, **bridged}) if as_json else out.line(
+                f"send-attachment: sent (guid={bridged.get('guid', '')})")
+            return
         result = _send_attachment(chat_guid, chat_id, file_path, audio, reply_to, max_file_mb,
                                   timeout, db)
     except ImsgError as err:
@@ -195,7 +206,8 @@ def _send_attachment(chat_guid: str | None, chat_id: int | None, file_path: str,
 @common
 def react(chat_id: int, reaction: str, timeout: float, db: str | None, as_json: bool,
           **_: Any) -> None:
-    """Put a standard tapback on the chat's latest message (UI scripting).
+    """Put a standard tapback on the chat's latest message: through the IMCore bridge when
+    it is ready (`imsg status`), else by UI scripting.
 
     Limits: needs Automation (Messages, System Events) and Accessibility permission; brings
     Messages to the front and opens the chat through its search (typing the chat's name with
@@ -207,11 +219,14 @@ def react(chat_id: int, reaction: str, timeout: float, db: str | None, as_json: 
       imsg react --chat-id 7 --reaction like
       imsg react --chat-id 7 -r ❤️ --json
     """
+    from imsg.bridge.commands import react_via_bridge
     from imsg.send import children
     from imsg.send.sender import react as send_reaction
 
-    with children.stop_on_signals():
-        result = send_reaction(chat_id, reaction, db_path=db, timeout_s=timeout)
+    result = react_via_bridge(chat_id, reaction, db)  # a real tapback when the bridge is ready
+    if result is None:
+        with children.stop_on_signals():
+            result = send_reaction(chat_id, reaction, db_path=db, timeout_s=timeout)
     out = Output(as_json)
     if as_json:
         out.obj(result)

@@ -38,11 +38,13 @@ from imsg.cli.read import convert_option, emit_messages
               help="How long such a message is waited for before it is reported on stderr"
                    " and skipped.")
 @convert_option
+@click.option("--bb-events", is_flag=True,
+              help="Also print the IMCore bridge's events (typing) as they come, best effort.")
 @common
 def watch(chat_id: int | None, since_rowid: int | None, debounce: float,
           participants: tuple[str, ...], start: str | None, end: str | None, attachments: bool,
           reactions: bool, updates: bool, hold: float, horizon: float, convert_attachments: bool,
-          db: str | None, as_json: bool, **_: Any) -> None:
+          bb_events: bool, db: str | None, as_json: bool, **_: Any) -> None:
     """Stream new messages until interrupted (Ctrl-C exits 0).
 
     Delivery: every message filed in a chat exactly once while running, in id order except
@@ -68,6 +70,11 @@ def watch(chat_id: int | None, since_rowid: int | None, debounce: float,
                       filters=filters, reactions=reactions, updates=updates,
                       debounce_s=debounce, hold_s=hold, horizon_s=horizon,
                       on_status=status_to_stderr)
+    events_stop = None
+    if bb_events:
+        from imsg.cli.bridge import print_bridge_events
+
+        events_stop = print_bridge_events(out, status_to_stderr)
     try:
         for event in watcher.events():
             emit_messages(out, [event.message], attachments, convert=convert_attachments)
@@ -75,3 +82,5 @@ def watch(chat_id: int | None, since_rowid: int | None, debounce: float,
         pass
     finally:
         watcher.close()
+        if events_stop is not None:
+            events_stop.set()
