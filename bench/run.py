@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("bench_typedstream", "bench_reader", "bench_watch", "bench_send", "bench_rpc")
-QUICK_CAPABLE = ("bench_watch", "bench_rpc", "bench_send")
+ORDER = ("bench_typedstream", "bench_reader", "bench_protocol", "bench_watch", "bench_send",
+         "bench_rpc")
+QUICK_CAPABLE = ("bench_watch", "bench_rpc", "bench_send", "bench_protocol")
 
 
 def main() -> int:
