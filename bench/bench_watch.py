@@ -6,7 +6,9 @@ Prints each figure next to its target:
   written one at a time at a steady rate: p50 / p99 / max;
 - throughput draining one committed burst;
 - CPU used while idle;
-- resident memory along a long run of bursts (it must stay flat).
+- resident memory along a long run of bursts (it must stay flat);
+- ``page_after`` (RPC ``messages.after``) in pages of 500, in process, against the reader's
+  bare ``messages_after`` on the same rows as the floor.
 
 Usage: ``python bench/bench_watch.py`` (full) or ``--quick`` (scaled down, about a minute).
 """
@@ -26,7 +28,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from imsg.chatdb.reader import ChatDB
 from imsg.sim.messages import SimDB
+from imsg.watch import page_after
 
 SENDER = "+15555550123"
 
@@ -178,6 +182,33 @@ def bench_memory(total: int, chunk: int) -> None:
           f" {final:.0f} MB at the end, peak {peak:.0f} MB (target: flat); MB by rows: {trail}")
 
 
+def bench_paging(rows: int) -> None:
+    folder = tempfile.mkdtemp(prefix="imsg-bench-")
+    sim = SimDB.create(os.path.join(folder, "chat.db"), "tahoe")
+    try:
+        burst(sim, sim.chat([SENDER]), rows)
+        with ChatDB(sim.path) as db:
+            for _ in range(2):  # the first pass warms the page cache
+                start = time.perf_counter()
+                cursor, floor_count = 0, 0
+                while batch := db.messages_after(cursor, limit=500):
+                    floor_count += len(batch)
+                    cursor = batch[-1][0].id
+            floor = floor_count / (time.perf_counter() - start)
+            start = time.perf_counter()
+            page = page_after(db, 0, limit=500)
+            count = len(page.messages)
+            while page.has_more:
+                page = page_after(db, page.next_rowid, limit=500)
+                count += len(page.messages)
+            rate = count / (time.perf_counter() - start)
+    finally:
+        sim.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"page_after, pages of 500 over {count:,} messages: {rate:,.0f} messages/s"
+          f" (target >= 50,000), {rate / floor:.2f}x the bare reader ({floor:,.0f}/s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="scaled-down run")
@@ -187,6 +218,8 @@ def main() -> None:
     parser.add_argument("--idle", type=float, help="idle seconds (default 30; quick 5)")
     parser.add_argument("--memory", type=int,
                         help="rows for the memory run (default 1000000; quick 100000)")
+    parser.add_argument("--paging", type=int,
+                        help="rows for the paging run (default 100000; quick 20000)")
     args = parser.parse_args()
     quick = args.quick
     print(f"imsg watch benchmark ({'quick' if quick else 'full'}), Python {sys.version.split()[0]},"
@@ -196,6 +229,7 @@ def main() -> None:
     bench_idle(args.idle or (5.0 if quick else 30.0))
     memory_rows = args.memory or (100_000 if quick else 1_000_000)
     bench_memory(memory_rows, max(1, memory_rows // 20))
+    bench_paging(args.paging or (20_000 if quick else 100_000))
 
 
 if __name__ == "__main__":

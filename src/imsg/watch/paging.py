@@ -69,7 +69,10 @@ def page_after(db: ChatDB, since_rowid: int, *, chat_id: int | None = None, limi
     scan = since_rowid
     while True:
         newest = db.max_rowid()
-        batch, full = read_after(db, scan, limit=limit + 1, chat_id=chat_id, reactions=reactions)
+        # Enough rows for what is still wanted plus the one that tells whether more follow (and
+        # one more: the last row of a full read waits for the next, in case it has more chats).
+        wanted = limit - len(messages) + 2
+        batch, full = read_after(db, scan, limit=wanted, chat_id=chat_id, reactions=reactions)
         for index, item in enumerate(batch):
             if isinstance(item, Unreadable):
                 skipped.append(SkippedRow(item.rowid, item.guid, "unreadable",
