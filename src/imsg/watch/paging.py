@@ -67,11 +67,14 @@ def page_after(db: ChatDB, since_rowid: int, *, chat_id: int | None = None, limi
     messages: list[Message] = []
     skipped: list[SkippedRow] = []
     scan = since_rowid
+    spare = 0
     while True:
         newest = db.max_rowid()
         # Enough rows for what is still wanted plus the one that tells whether more follow (and
-        # one more: the last row of a full read waits for the next, in case it has more chats).
-        wanted = limit - len(messages) + 2
+        # one more: the last row of a full read waits for the next, in case it has more chats);
+        # more each time rows were passed over, so a long run of them takes few reads.
+        wanted = limit - len(messages) + 2 + spare
+        spare = min(2 * spare or 16, 1000)
         batch, full = read_after(db, scan, limit=wanted, chat_id=chat_id, reactions=reactions)
         for index, item in enumerate(batch):
             if isinstance(item, Unreadable):
