@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -10,7 +13,9 @@ from pathlib import Path
 
 import pytest
 from watchdog.events import DirDeletedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent
+from watchdog.observers import Observer
 
+import imsg.watch.wakeup as wakeup_module
 from imsg.watch.wakeup import Doorbell, FileWakeup, _Handler
 
 from .kit import TIMEOUT_S
@@ -138,3 +143,80 @@ def test_a_missing_directory_is_reported_and_armed_once_it_exists(
     bell.clear()
     append(files / "chat.db-shm")
     assert rang(bell)
+
+
+def inotify_instances() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # closed meanwhile
+            count += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify"
+    return count
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts inotify descriptors")
+def test_a_thousand_subscriptions_share_one_inotify_instance(files: Path) -> None:
+    before = inotify_instances()
+    bells = [Doorbell() for _ in range(1000)]
+    wakes = [FileWakeup(str(files / "chat.db"), bell, lambda _: None) for bell in bells]
+    try:
+        assert inotify_instances() == before + 1
+        for bell in bells:
+            bell.clear()
+        append(files / "chat.db-wal")
+        assert all(rang(bell) for bell in bells)
+    finally:
+        for wake in wakes:
+            wake.close()
+    assert inotify_instances() == before
+
+
+def test_the_last_subscriber_out_stops_the_observer_and_a_new_one_starts_it(files: Path) -> None:
+    first = FileWakeup(str(files / "chat.db"), Doorbell(), lambda _: None)
+    first.close()
+    bell = Doorbell()
+    second = FileWakeup(str(files / "chat.db"), bell, lambda _: None)
+    try:
+        assert second.armed
+        bell.clear()
+        append(files / "chat.db")
+        assert rang(bell)
+    finally:
+        second.close()
+
+
+class _ExhaustedObserver(Observer):  # type: ignore[misc, valid-type]
+    """inotify out of instances until ``exhausted`` is cleared."""
+
+    exhausted = True
+
+    def schedule(self, *args: object, **kwargs: object) -> object:
+        if _ExhaustedObserver.exhausted:
+            raise OSError(errno.EMFILE, "inotify instance limit reached")
+        return super().schedule(*args, **kwargs)
+
+
+def test_exhausted_inotify_polls_every_quarter_second_and_says_so_once(
+        files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wakeup_module, "_new_observer", _ExhaustedObserver)
+    monkeypatch.setattr(wakeup_module, "RETRY_ARM_S", 0.0)
+    monkeypatch.setattr(_ExhaustedObserver, "exhausted", True)
+    watchers = [(Doorbell(), []) for _ in range(3)]  # type: list[tuple[Doorbell, list[str]]]
+    wakes = [FileWakeup(str(files / "chat.db"), bell, said.append) for bell, said in watchers]
+    try:
+        for wake in wakes * 3:
+            wake.check()
+        for bell, said in watchers:
+            assert said == [f"cannot watch {files} for changes (inotify instance limit reached);"
+                            " checking every 0.25s until it can"]
+            bell.clear()
+        append(files / "chat.db-wal")
+        assert all(rang(bell) for bell, _ in watchers)  # found by the 250 ms look, no event
+        _ExhaustedObserver.exhausted = False
+        for wake in wakes:
+            wake.check()
+            assert wake.armed
+        for _, said in watchers:
+            assert said[1:] == [f"watching {files} for changes again"]
+    finally:
+        for wake in wakes:
+            wake.close()
