@@ -309,7 +309,7 @@ class Watcher:
         time, until one must be held."""
         self._holding = False
         now_ns = time.time_ns()
-        yield from self._recheck(db, now_ns)
+        yield from self._recheck(db)
         while not self._bell.is_closed():
             newest = db.max_rowid()  # read first: the page query then sees every row up to it
             rolled_back = self._rolled_back(db, newest)
@@ -371,7 +371,7 @@ class Watcher:
         self._forget()
         return True
 
-    def _recheck(self, db: ChatDB, now_ns: int) -> Iterator[WatchEvent]:
+    def _recheck(self, db: ChatDB) -> Iterator[WatchEvent]:
         """Pending rows: deliver those joined since, drop those deleted or gone, give up those
         past the horizon."""
         if not self._pending:
