@@ -59,11 +59,13 @@ def test_check_lists_each_problem_with_its_key_path(tmp_path: Path) -> None:
 
 
 def test_check_prints_the_effective_config(fake_setup: dict[str, Any]) -> None:
-    result = imsg("gateway", "check", "--config", fake_setup["config"], "--json")
+    result = imsg("gateway", "check", "--config", fake_setup["config"], "--json",
+                  env={"IMSG_STATE_DIR": "/srv/bot-state"})
     assert result.exit_code == 0
     report = json.loads(result.output)
     account = report["accounts"][0]
     assert (report["ok"], report["default_account"]) == (True, "default")
+    assert report["state_dir"] == "/srv/bot-state"
     assert (account["dmPolicy"], account["groupPolicy"], account["textChunkLimit"]) == \
         ("pairing", "allowlist", 12)
     text = imsg("gateway", "check", "--config", fake_setup["config"]).output

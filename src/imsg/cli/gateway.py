@@ -107,10 +107,12 @@ def run(config_path: str, state_dir: str | None, verbose: bool, log_level: str |
 
 @gateway.command()
 @config_option(required=True)
+@state_dir_option
 @json_option
 @handles_errors
-def check(config_path: str, as_json: bool) -> None:
-    """Validate the config strictly and print the effective config of each account.
+def check(config_path: str, state_dir: str | None, as_json: bool) -> None:
+    """Validate the config strictly and print the effective config of each account, and the
+    state directory the other commands will use.
 
     Each problem is one line naming its key path; exit 23 when any is an error.
 
@@ -135,13 +137,15 @@ def check(config_path: str, as_json: bool) -> None:
         out.line(json.dumps({"ok": True, "problems": [
             {"path": p.path, "message": p.message, "severity": p.severity}
             for p in config.problems],
+            "state_dir": _state_dir(state_dir),
             "default_account": config.default_account,
             "accounts": [a.describe() for a in config.accounts]}, ensure_ascii=False))
         return
     for problem in config.problems:
         click.echo(str(problem), err=True)
     out.line(f"ok: {config.path} ({len(config.accounts)} account"
-             f"{'s' if len(config.accounts) != 1 else ''}, default {config.default_account})")
+             f"{'s' if len(config.accounts) != 1 else ''}, default {config.default_account}; "
+             f"state in {_state_dir(state_dir)})")
     for account in config.accounts:
         out.line(f"[{account.id}]")
         for key, value in account.describe().items():
