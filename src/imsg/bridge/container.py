@@ -119,11 +119,11 @@ def safe_dir(path: Path, *, create: bool, private: bool = False) -> Path:
     UnsafePath."""
     parts = Path(os.path.abspath(path)).parts
     current = Path(parts[0])
-    for depth, name in enumerate(parts[1:], start=1):
+    for name in parts[1:]:
         current = current / name
         info = _lstat(current)
         if info is not None and stat.S_ISLNK(info.st_mode):
-            alias = _ALIASES.get(str(current)) if depth == 1 else None
+            alias = _ALIASES.get(str(current))
             if alias is None or os.path.normpath(Path("/") / os.readlink(current)) != alias:
                 raise UnsafePath(f"{current} is a symbolic link; the bridge refuses to follow it")
             current = Path(alias)

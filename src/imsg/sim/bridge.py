@@ -20,7 +20,7 @@ group-event rows, polls (a Polls balloon row; votes as type-4000 rows), and
 ``rotate_bytes``).
 
 Failures on demand (``IMSG_SIM_BRIDGE_FAIL`` / ``failure``), ``MODE[=VALUE][:ACTION,…]``
-(without actions: every action but the probe ``status`` when the mode is about answers):
+(without actions, a mode about answers applies to every action but the probe ``status``):
 
 - ``never-ready``: never writes the ready lock;
 - ``unresponsive``: claims requests and never answers (the claim stays);
@@ -166,7 +166,7 @@ class SimHelper:
         self._owner_fd = fd
         rpc = self.container / ".imsg-rpc"
         rpc.mkdir(mode=0o700, exist_ok=True)
-        if self._fails("symlink-inbox", "status"):
+        if self.failure is not None and self.failure.mode == "symlink-inbox":
             real = rpc / "in-real"
             real.mkdir(mode=0o700, exist_ok=True)
             if not self.inbox.is_symlink():
