@@ -24,6 +24,8 @@ demo: $(BIN)/imsg
 	@$(BIN)/imsg history --chat-id 3 --limit 3 --db $(DEMO_DB) --json
 	@echo
 	@$(BIN)/python -m imsg.sim.demo_rpc $(DEMO_DB)
+	@echo
+	@$(BIN)/python -m imsg.sim.demo_gateway $(DEMO_DB)
 
 test: $(BIN)/imsg lint
 	$(BIN)/pytest -q
