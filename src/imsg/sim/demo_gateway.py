@@ -133,9 +133,9 @@ def run(db: str) -> int:
     finally:
         sim.close()
         gateway.send_signal(signal.SIGTERM)
-        code = gateway.wait(WAIT_S)
+        status = gateway.wait(WAIT_S)
         time.sleep(0.1)
-    return code
+    return status
 
 
 def main() -> int:
