@@ -109,9 +109,11 @@ def test_shell_completions(shell: str, marker: str) -> None:
     assert result.exit_code == 0 and marker in result.stdout
 
 
-def test_unknown_shell() -> None:
+def test_unknown_or_missing_shell() -> None:
     result = run("completions", "tcsh")
     assert result.exit_code == 2 and "Unknown shell: tcsh" in result.stderr
+    missing = run("completions")
+    assert missing.exit_code == 2 and "Missing shell (use bash, zsh, fish, llm)" in missing.stderr
 
 
 def test_llm_reference_names_every_command_and_flag() -> None:

@@ -14,8 +14,8 @@ COMPLETE_VAR = "_IMSG_COMPLETE"
 
 
 @click.command()
-@click.argument("shell", metavar="bash|zsh|fish|llm")
-def completions(shell: str, **_: Any) -> None:
+@click.argument("shell", metavar="bash|zsh|fish|llm", required=False)
+def completions(shell: str | None, **_: Any) -> None:
     """Print a completion script for a shell, or (`llm`) a Markdown reference of every command.
 
     \b
@@ -27,6 +27,8 @@ def completions(shell: str, **_: Any) -> None:
     """
     from imsg.cli import main
 
+    if not shell:
+        raise click.UsageError(f"Missing shell (use {', '.join(SHELLS)})")
     if shell == "llm":
         click.echo(reference(main), nl=False)
         return
