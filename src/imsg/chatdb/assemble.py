@@ -250,16 +250,15 @@ def _option_texts(db: ChatDB, poll_guids: list[str]) -> dict[str, dict[str, str]
 def _captions(db: ChatDB, polls_found: list[tuple[int, int, str]]) -> dict[str, str]:
     """poll guid → the text of the earliest plain row of its chat answering it (within the
     next 20 rows)."""
-    sql = db.q.poll_captions()
     questions: dict[str, str] = {}
-    if sql is None:
-        return questions
-    for chat_id, rowid, guid in polls_found[:BATCH]:
-        for text, body in db.rows(sql, (chat_id, rowid, guid)):
+    for chunk in chunks(polls_found, 300):
+        sql = db.q.poll_captions(len(chunk))
+        if sql is None:
+            return questions
+        for guid, text, body in db.rows(sql, [value for triple in chunk for value in triple]):
             caption = decode.row_text(text, body).strip()
-            if caption:
+            if caption and guid not in questions:
                 questions[guid] = caption
-                break
     return questions
 
 

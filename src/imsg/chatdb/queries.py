@@ -449,18 +449,20 @@ class Queries:
         return (f"SELECT m.guid, {columns}, m.ROWID FROM message m{self._handle_join}"
                 f" WHERE {related} ORDER BY m.ROWID")
 
-    def poll_captions(self) -> str | None:
-        """The first plain rows of a chat after a poll row (chat id, poll ROWID, poll guid as
-        ``?1 ?2 ?3``) that answer it (``reply_to_guid`` = the poll): (text, body)."""
+    def poll_captions(self, count: int) -> str | None:
+        """For (chat id, poll ROWID, poll guid) triples: (poll guid, text, body) of the plain
+        rows among the next 20 of that chat that answer the poll (``reply_to_guid`` = its
+        guid), earliest first."""
         if not (self.has("m.reply_to_guid") and self.has("m.balloon_bundle_id")):
             return None
+        triples = ",".join("(?, ?, ?)" for _ in range(count))
         return (
-            f"SELECT {self.col('t.text')}, {self.col('t.attributedBody')}"
-            " FROM (SELECT message_id FROM chat_message_join WHERE chat_id = ?1"
-            " AND message_id > ?2 ORDER BY message_id LIMIT 20) n"
-            " JOIN message t ON t.ROWID = n.message_id"
-            f" WHERE t.reply_to_guid = ?3 AND t.balloon_bundle_id IS NULL"
-            f" AND {self.not_a_reaction('t')} ORDER BY t.ROWID"
+            f"WITH p(chat, id, guid) AS (VALUES {triples})"
+            f" SELECT p.guid, {self.col('t.text')}, {self.col('t.attributedBody')} FROM p"
+            " JOIN message t ON t.ROWID IN (SELECT message_id FROM chat_message_join"
+            " WHERE chat_id = p.chat AND message_id > p.id ORDER BY message_id LIMIT 20)"
+            f" WHERE t.reply_to_guid = p.guid AND t.balloon_bundle_id IS NULL"
+            f" AND {self.not_a_reaction('t')} ORDER BY p.id, t.ROWID"
         )
 
     MAX_ROWID = "SELECT COALESCE(MAX(ROWID), 0) FROM message"
