@@ -118,3 +118,26 @@ def test_search_folds_previews_and_reaches_for_the_text_row(sim: SimDB, reader: 
     # Only the preview is the exact text; it points at its text row, which takes its place.
     [exact] = reader.search(LINK.upper(), match="exact")
     assert exact.id == text and exact.url_preview is not None
+
+
+def test_folding_and_polls_are_batched(sim: SimDB, reader: ChatDB) -> None:
+    chat = sim.chat([ALICE, BOB])
+    counts = []
+    for pairs in (3, 30):
+        for i in range(pairs):
+            sim.receive(chat, ALICE, f"{LINK}/{pairs}/{i}", at=T0 + pairs * 1000 + 10 * i)
+            sim.url_preview(chat, f"{LINK}/{pairs}/{i}", sender=ALICE,
+                            at=T0 + pairs * 1000 + 10 * i + 1)
+            poll, (yes, _) = sim.poll(chat, "", ["yes", "no"], sender=BOB, titled=False,
+                                      at=T0 + pairs * 1000 + 10 * i + 2)
+            sim.poll_vote(chat, poll, [yes], sender=ALICE, at=T0 + pairs * 1000 + 10 * i + 3)
+        statements: list[str] = []
+        reader._conn.set_trace_callback(statements.append)
+        found = reader.history(chat, limit=pairs * 3)
+        reader._conn.set_trace_callback(None)
+        assert sum(m.url_preview is not None for m in found) == pairs
+        assert all(m.poll.votes[0].option_text == "yes" for m in found
+                   if m.poll is not None and m.poll.kind == "vote")
+        counts.append(len(statements))
+    # Ten times the rows, the same few batched queries (a second round reads the rest).
+    assert counts[1] <= counts[0] + 4

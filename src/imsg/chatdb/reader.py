@@ -359,7 +359,9 @@ class ChatDB:
                     logical, final = fold_page(items, partners, admit, exhausted=exhausted)
                     if exhausted or final >= limit:
                         return logical[:limit]
-                    want = max(limit - final, 10)
+                    # Rows per logical message so far: read enough to finish in one more round.
+                    ratio = len(items) / max(final, 1)
+                    want = max(int((limit - final) * ratio) + 1, 10)
             finally:
                 cursor.close()
 
