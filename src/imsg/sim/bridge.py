@@ -44,6 +44,7 @@ import json
 import mimetypes
 import os
 import plistlib
+import sqlite3
 import subprocess
 import threading
 import time
@@ -268,6 +269,8 @@ class SimHelper:
             answer["data"] = self.dispatch(action, params if isinstance(params, dict) else {})
         except ActionError as exc:
             answer.update(success=False, error=str(exc))
+        except (sqlite3.Error, OSError, ValueError, TypeError) as exc:  # the helper answers
+            answer.update(success=False, error=f"{action} failed: {exc}")
         return answer
 
     def _serve_legacy(self) -> None:
@@ -594,10 +597,20 @@ class SimHelper:
         self._chat(params)
         rowid = self._rowid(_required(params, "messageGuid"))
         conn = self.db.conn
+        self._deletion_tables()
         conn.execute("DELETE FROM chat_message_join WHERE message_id = ?", (rowid,))
         conn.execute("DELETE FROM message_attachment_join WHERE message_id = ?", (rowid,))
         conn.execute("DELETE FROM message WHERE ROWID = ?", (rowid,))
         return {}
+
+    def _deletion_tables(self) -> None:
+        """The tables Messages' delete triggers write to (missing from the macOS 26 capture
+        the simulator builds from, present in Messages' own databases)."""
+        for table, extra in (("deleted_messages", ""), ("sync_deleted_messages", ", recordID"),
+                             ("sync_deleted_chats", ", recordID, timestamp"),
+                             ("sync_deleted_attachments", ", recordID")):
+            self.db.conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (ROWID INTEGER PRIMARY "
+                                 f"KEY AUTOINCREMENT UNIQUE, guid TEXT NOT NULL{extra})")
 
     def _notify_anyways(self, params: dict[str, Any]) -> dict[str, Any]:
         self._chat(params)
@@ -653,6 +666,7 @@ class SimHelper:
     def _delete_chat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params)
         conn = self.db.conn
+        self._deletion_tables()
         conn.execute("DELETE FROM chat_message_join WHERE chat_id = ?", (chat,))
         conn.execute("DELETE FROM chat_handle_join WHERE chat_id = ?", (chat,))
         conn.execute("DELETE FROM chat WHERE ROWID = ?", (chat,))
