@@ -100,7 +100,7 @@ def test_history_convert_attachments(sim: SimDB) -> None:
 
 
 @pytest.mark.parametrize(("shell", "marker"), [
-    ("bash", "complete -o nosort -F _imsg_completion imsg"),
+    ("bash", "complete -F _imsg imsg"),
     ("zsh", "#compdef imsg"),
     ("fish", "complete --no-files --command imsg"),
 ])

@@ -35,7 +35,11 @@ def completions(shell: str | None, **_: Any) -> None:
     completion = get_completion_class(shell) if shell in SHELLS else None
     if completion is None:
         raise click.UsageError(f"Unknown shell: {shell} (use {', '.join(SHELLS)})")
-    click.echo(completion(main, {}, "imsg", COMPLETE_VAR).source())
+    script = completion(main, {}, "imsg", COMPLETE_VAR).source()
+    if shell == "bash":  # the Swift tool's function name, which scripts and tests look for
+        script = script.replace("_imsg_completion()", "_imsg()").replace(
+            "complete -o nosort -F _imsg_completion imsg", "complete -F _imsg imsg")
+    click.echo(script)
 
 
 def reference(root: click.Group) -> str:

@@ -41,6 +41,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -374,6 +375,19 @@ def _close_stream(value: object) -> None:
         value.close()
     if isinstance(value, WatchSpec):
         value.watcher.close()
+
+
+def _warm_contacts() -> None:
+    """Load the contact catalog in the background now (import included: it costs tens of ms),
+    so the first read, which may wait for it to name senders, rarely has to, and ``status``
+    can say contacts are available."""
+
+    def load() -> None:
+        from imsg.chatdb.contacts import contact_book
+
+        contact_book().available(wait=True)
+
+    threading.Thread(target=load, name="imsg-contacts-warm", daemon=True).start()
 
 
 def _is_mutation(call: protocol.Call) -> bool:
