@@ -62,6 +62,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "account": ("imsg.cli.bridge:account", "The iMessage account in use (bridge or --local)."),
     "whois": ("imsg.cli.bridge:whois", "Whether an address reaches iMessage."),
     "nickname": ("imsg.cli.bridge:nickname", "A Name & Photo nickname or Contacts name."),
+    "name-photo": ("imsg.cli.bridge:name_photo", "Offer or share your Name & Photo (bridge)."),
     "rpc": ("imsg.cli.serve:rpc", "Serve JSON-RPC 2.0 on stdio or a Unix socket."),
     "service": ("imsg.cli.serve:service", "Run `imsg rpc --socket` as a per-user service."),
     "doctor": ("imsg.cli.serve:doctor", "Check permissions, database and service; print fixes."),

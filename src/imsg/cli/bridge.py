@@ -667,3 +667,35 @@ def print_bridge_events(out: Output, on_status: Callable[[str], None]) -> Any:
 
     threading.Thread(target=run, name="imsg-bridge-events", daemon=True).start()
     return stop
+
+
+@click.group("name-photo")
+def name_photo() -> None:
+    """Your Name & Photo (the profile Messages shares): should it be offered in a chat, and
+    share it.
+
+    \b
+    Example:
+      imsg name-photo status --chat 'iMessage;-;+15555550123'
+      imsg name-photo share --chat 'iMessage;-;+15555550123' --json
+    """
+
+
+@name_photo.command("status")
+@chat_option
+@common
+@reports
+def name_photo_status(chat: str, db: str | None, as_json: bool, **_: Any) -> None:
+    """Whether Messages would offer to share your Name & Photo in the chat."""
+    data = _client().call("should-offer-nickname-sharing", {"chatGuid": chat})
+    _emit(as_json, data, _fields(data))
+
+
+@name_photo.command("share")
+@chat_option
+@common
+@reports
+def name_photo_share(chat: str, db: str | None, as_json: bool, **_: Any) -> None:
+    """Share your Name & Photo with everyone in the chat (no vCard is sent)."""
+    data = _client().call("share-nickname", {"chatGuid": chat})
+    _emit(as_json, data, "name-photo: shared")
