@@ -13,8 +13,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = ("bench_typedstream", "bench_reader", "bench_protocol", "bench_watch", "bench_send",
-         "bench_rpc")
-QUICK_CAPABLE = ("bench_watch", "bench_rpc", "bench_send", "bench_protocol")
+         "bench_rpc", "bench_bridge")
+QUICK_CAPABLE = ("bench_watch", "bench_rpc", "bench_send", "bench_protocol", "bench_bridge")
 
 
 def main() -> int:

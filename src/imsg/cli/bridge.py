@@ -414,7 +414,12 @@ def poll() -> None:
 def poll_send(chat: str | None, chat_id: int | None, question: str, options: tuple[str, ...],
               comment: str | None, no_comment: bool, reply_to: str | None, db: str | None,
               as_json: bool, **_: Any) -> None:
-    """Send a poll (and its caption, checked in chat.db for 8 s)."""
+    """Send a poll (and its caption, checked in chat.db for 8 s).
+
+    \b
+    Example:
+      imsg poll send --chat 'any;+;chat123' --question Dinner? --option Pizza --option Sushi
+    """
     from imsg.bridge.commands import poll_send as run
 
     data = run(_client(), db, _chat(chat, chat_id, db), question, list(options),
@@ -442,8 +447,9 @@ def _vote_command(name: str, unvote: bool) -> click.Command:
                          unvote=unvote)
         _emit(as_json, data, f"poll: {name}d {data.get('option_text')}")
 
-    command.help = ("Take back your vote for one choice of a poll." if unvote
-                    else "Vote for one choice of a poll.")
+    command.help = (f"{'Take back your vote for' if unvote else 'Vote for'} one choice of a "
+                    f"poll.\n\n\b\nExample:\n  imsg poll {name} --chat 'any;+;chat123' "
+                    "--poll 8DF2… --option Pizza")
     return command
 
 
