@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 ORDER = ("bench_typedstream", "bench_reader", "bench_protocol", "bench_watch", "bench_send",
          "bench_rpc", "bench_bridge")
 QUICK_CAPABLE = ("bench_watch", "bench_rpc", "bench_send", "bench_protocol", "bench_bridge")
+ORDER, QUICK_CAPABLE = ORDER + ("bench_gateway",), QUICK_CAPABLE + ("bench_gateway",)
 
 
 def main() -> int:

@@ -564,3 +564,59 @@ def test_clean_stop_finishes_running_handlers_and_keeps_the_rest(tmp_path: Path)
 
     run(with_gateway(config, state_dir, recorder, second))
     assert recorder.texts == ["a", "b", "c"]
+
+
+def test_memory_is_bounded_and_the_journal_holds_the_rest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("imsg.gateway.pipeline.MAX_QUEUED", 6)
+    monkeypatch.setattr("imsg.gateway.pipeline.REFILL_BELOW", 3)
+    fake = start(tmp_path)
+    recorder = Recorder(delay_s=0.01)
+    peak = 0
+
+    async def body(gateway: Gateway) -> None:
+        nonlocal peak
+        pipeline = gateway.accounts["default"].pipeline
+        await subscribed(gateway)
+        fake.add(*(message(10 + i, f"{i % 3}:{i}", chat_id=1 + i % 3,
+                           sender=f"+1555000{1000 + i % 3}") for i in range(60)))
+        while len(recorder.envelopes) < 60:
+            peak = max(peak, pipeline.queued)
+            await asyncio.sleep(0.001)
+
+    run(with_gateway(fake_config(tmp_path, fake, maxConcurrent=1), tmp_path / "state",
+                     recorder, body))
+    assert peak <= 6
+    assert sorted(recorder.texts) == sorted(f"{i % 3}:{i}" for i in range(60))
+    for chat in range(3):  # each conversation still in order
+        mine = [int(t.split(":")[1]) for t in recorder.texts if t.startswith(f"{chat}:")]
+        assert mine == sorted(mine)
+
+
+def test_age_counts_from_arrival_not_from_a_late_turn(tmp_path: Path) -> None:
+    """A fresh row waiting behind a slow handler is never taken for a stale backlog."""
+    fake = start(tmp_path)
+    clock = {"skew": 0.0}
+    recorder = Recorder()
+
+    async def body(gateway: Gateway) -> None:
+        pipeline = gateway.accounts["default"].pipeline
+        pipeline.clock = lambda: time.time() + clock["skew"]
+        await subscribed(gateway)
+        blocker = asyncio.Event()
+        original = pipeline.handler
+
+        async def slow(envelope: dict[str, Any]) -> Any:
+            if envelope["text"] == "first":
+                await blocker.wait()
+            assert original is not None
+            return await original(envelope)
+
+        pipeline.handler = slow
+        fake.add(message(10, "first"), message(11, "second"))
+        await wait_for(lambda: gateway.state.counts("default").get("pending") == 2)
+        clock["skew"] = 3600.0  # both arrived; an hour passes while the first is handled
+        blocker.set()
+        await wait_for(lambda: recorder.texts == ["first", "second"])
+
+    run(with_gateway(fake_config(tmp_path, fake), tmp_path / "state", recorder, body))

@@ -8,13 +8,16 @@ restart, a re-subscribe after an overflow) is recognized and not handled again.
 Admitted rows are queued per conversation (the chat, else the sender): one conversation's
 messages are handled one at a time, in order; different conversations run concurrently, at
 most ``maxConcurrent`` handlers at once. Admission never waits for a handler, so a slow
-handler delays neither other conversations nor the reading of new messages.
+handler delays neither other conversations nor the reading of new messages. At most
+``MAX_QUEUED`` rows are held in memory; beyond that new rows wait in the journal only and are
+read back, oldest first, as the queues drain, so memory stays bounded whatever the backlog.
 
 During a catch-up (after a start or a child restart) admitted rows are held in the journal;
 ``end_catchup`` then applies the replay bounds (``replayMaxRows``: beyond it the oldest rows
 are skipped, with a warning naming how many and which ROWIDs; ``replayMaxAgeMinutes``) and
 queues them. A live row whose date is more than ``staleAfterMinutes`` before its arrival (an
-iCloud backlog flush) is suppressed with a log line.
+iCloud backlog flush) is suppressed with a log line; ages count from arrival (the journal's
+``received_at``), never from when a busy gateway gets to the row.
 
 Each row is then decided (``decide``), logged on one line with its reason, and acted on: a
 drop is journaled as done; a pairing challenge records the request and (once per request, if
@@ -52,6 +55,8 @@ from imsg.gateway.remote import RemoteError, fetch, safe_name
 
 HISTORY_CHATS = 1000
 WARNED_MAX = 10_000
+MAX_QUEUED = 2000  # rows held in memory per account; more wait in the journal
+REFILL_BELOW = MAX_QUEUED // 2
 STATE_RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 EXTERNAL_SENDS_EVERY_S = 0.25
 
@@ -60,6 +65,7 @@ EXTERNAL_SENDS_EVERY_S = 0.25
 class Item:
     message: Inbound
     replay: bool
+    received_at: float
 
 
 def pairing_text(sender: str, code: str) -> str:
@@ -91,6 +97,9 @@ class Pipeline:
         self.workers: dict[str, asyncio.Task[None]] = {}
         self.arrivals: dict[str, asyncio.Event] = {}
         self.inflight: set[str] = set()
+        self.queued = 0  # rows in the queues (not yet taken by a worker)
+        self.spilled = False  # rows above high_water wait in the journal only
+        self.high_water = -1 << 62  # the highest ROWID ever queued
         self.holding = True  # until the first catch-up ends
         self.stopping = False
         self.semaphore = asyncio.Semaphore(account.max_concurrent)
@@ -128,9 +137,10 @@ class Pipeline:
             if cursor is not None:
                 self.state.set_cursor(self.account.id, cursor)
             return
+        now = self.clock()
         fresh = self.state.admit(self.account.id, rows,
                                  cursor=cursor if cursor is not None else highest,
-                                 replay=replay or self.holding, now=self.clock())
+                                 replay=replay or self.holding, now=now)
         for (guid, rowid, _), entry, new in zip(rows, parsed, fresh, strict=True):
             if not new:
                 self.log.debug("[%s] duplicate rowid=%d guid=%s (already journaled)",
@@ -142,8 +152,12 @@ class Pipeline:
                 self.state.finish(self.account.id, [guid], f"malformed: {malformed[guid]}")
                 self.counts["malformed"] += 1
                 continue
-            if not self.holding and not self.stopping:
-                self._enqueue(Item(entry, replay))
+            if self.holding or self.stopping:
+                continue
+            if self.spilled or self.queued >= MAX_QUEUED:
+                self.spilled = True  # the journal holds it until the queues drain
+                continue
+            self._enqueue(Item(entry, replay, now))
 
     def skip(self, guid: str, rowid: int, reason: str) -> None:
         """Journal a row the child reports it will never deliver, and move past it."""
@@ -159,33 +173,50 @@ class Pipeline:
         """Queue the rows journaled while holding (and any left from a previous run), within
         the replay bounds."""
         self.holding = False
-        rows = [r for r in self.state.pending(self.account.id) if r.guid not in self.inflight]
-        excess = len(rows) - self.account.replay_max_rows
+        account = self.account.id
+        excess = (self.state.pending_count(account, after=self.high_water)
+                  - self.account.replay_max_rows)
         if excess > 0:
-            skipped, rows = rows[:excess], rows[excess:]
-            self.state.finish(self.account.id, [r.guid for r in skipped],
-                              f"replay limit (replayMaxRows={self.account.replay_max_rows})",
-                              status="skipped")
-            self.counts["replay_skipped"] += len(skipped)
+            first, last = self.state.skip_oldest(
+                account, excess, f"replay limit (replayMaxRows={self.account.replay_max_rows})",
+                after=self.high_water, now=self.clock())
+            self.counts["replay_skipped"] += excess
             self.log.warning(
                 "[%s] replay: %d rows arrived while the gateway was away, more than "
                 "replayMaxRows=%d; the oldest %d (rowids %d-%d) are skipped, not handled",
-                self.account.id, len(skipped) + len(rows), self.account.replay_max_rows,
-                len(skipped), skipped[0].rowid, skipped[-1].rowid)
+                account, excess + self.account.replay_max_rows, self.account.replay_max_rows,
+                excess, first, last)
+        self.spilled = True
+        self._refill()
+
+    def _refill(self) -> None:
+        """Queue journaled rows that were left out (catch-up, or memory full), oldest first."""
+        if not self.spilled or self.holding or self.stopping:
+            return
+        room = MAX_QUEUED - self.queued
+        if room <= 0:
+            return
+        rows = self.state.pending(self.account.id, after=self.high_water, limit=room)
         for row in rows:
+            if row.guid in self.inflight:
+                continue
             try:
                 message = parse_message(json.loads(row.payload))
             except (MalformedMessage, ValueError) as exc:
                 self.state.finish(self.account.id, [row.guid], f"malformed: {exc}")
+                self.high_water = max(self.high_water, row.rowid)
                 continue
-            if not self.stopping:
-                self._enqueue(Item(message, True))
+            self._enqueue(Item(message, row.replay, row.received_at))
+        if len(rows) < room:
+            self.spilled = False
 
     def _enqueue(self, item: Item) -> None:
         message = item.message
         key = (f"chat:{message.chat_id}" if message.chat_id is not None
                else f"sender:{normalize_handle(message.sender, self.account.region)}")
         self.inflight.add(message.guid)
+        self.queued += 1
+        self.high_water = max(self.high_water, message.id)
         self.queues.setdefault(key, deque()).append(item)
         event = self.arrivals.get(key)
         if event is not None:
@@ -204,9 +235,12 @@ class Pipeline:
         try:
             while queue and not self.stopping:
                 batch = [queue.popleft()]
+                self.queued -= 1
                 if self.account.debounce_s > 0 and self._joinable(batch[0].message):
                     await self._gather(key, batch)
                 await self._run(batch)
+                if self.queued <= REFILL_BELOW:
+                    self._refill()
         finally:
             self.workers.pop(key, None)
             self.arrivals.pop(key, None)
@@ -228,6 +262,7 @@ class Pipeline:
             while queue and self._joinable(queue[0].message) \
                     and queue[0].message.sender == sender:
                 batch.append(queue.popleft())
+                self.queued -= 1
             if queue:
                 return
             event.clear()
@@ -246,7 +281,7 @@ class Pipeline:
         try:
             while True:
                 try:
-                    await self._handle(message, batch[0].replay, guids)
+                    await self._handle(message, batch[0], guids)
                     return
                 except StateError as err:
                     delay = STATE_RETRY_S[min(attempt, len(STATE_RETRY_S) - 1)]
@@ -264,16 +299,16 @@ class Pipeline:
         finally:
             self.inflight.difference_update(guids)
 
-    async def _handle(self, message: Inbound, replay: bool, guids: list[str]) -> None:
+    async def _handle(self, message: Inbound, item: Item, guids: list[str]) -> None:
         now = self.clock()
         created = message.created_ts
         if created is not None:
-            age = now - created
-            if replay and age > self.account.replay_max_age_s:
+            age = item.received_at - created
+            if item.replay and age > self.account.replay_max_age_s:
                 self._finish(guids, "skip", message, f"replay: older than "
                              f"{self.account.replay_max_age_s / 60:g} min", status="skipped")
                 return
-            if not replay and age > self.account.stale_after_s:
+            if not item.replay and age > self.account.stale_after_s:
                 self._finish(guids, "suppressed stale inbound backlog", message,
                              f"created {age / 60:.0f} min before it arrived", status="skipped")
                 return
@@ -440,7 +475,7 @@ class Pipeline:
             await asyncio.gather(*late, return_exceptions=True)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=1.0)
-        left = len(self.state.pending(self.account.id))
+        left = self.state.pending_count(self.account.id)
         if left:
             self.log.info("[%s] %d message(s) left journaled for the next start",
                           self.account.id, left)

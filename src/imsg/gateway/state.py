@@ -88,6 +88,7 @@ class Journaled:
     rowid: int
     payload: str
     replay: bool
+    received_at: float
 
 
 @dataclass(frozen=True)
@@ -200,13 +201,41 @@ class State:
                 "WHERE account = ? AND guid = ?",
                 [(status, reason[:200], at, account, guid) for guid in guids])
 
-    def pending(self, account: str) -> list[Journaled]:
-        """Rows journaled but not finished, oldest ROWID first."""
+    def pending(self, account: str, *, after: int = -1 << 62,
+                limit: int = -1) -> list[Journaled]:
+        """Rows journaled but not finished with a ROWID above ``after``, oldest first (at
+        most ``limit``; -1: all)."""
         with self._translate("reading the journal"):
             rows = self.conn.execute(
-                "SELECT guid, rowid, payload, replay FROM ingress WHERE account = ? AND "
-                "status = 'pending' ORDER BY rowid", (account,)).fetchall()
-        return [Journaled(g, int(r), p or "{}", bool(rp)) for g, r, p, rp in rows]
+                "SELECT guid, rowid, payload, replay, received_at FROM ingress WHERE "
+                "account = ? AND status = 'pending' AND rowid > ? ORDER BY rowid LIMIT ?",
+                (account, after, limit)).fetchall()
+        return [Journaled(g, int(r), p or "{}", bool(rp), float(at))
+                for g, r, p, rp, at in rows]
+
+    def pending_count(self, account: str, *, after: int = -1 << 62) -> int:
+        with self._translate("reading the journal"):
+            (count,) = self.conn.execute(
+                "SELECT COUNT(*) FROM ingress WHERE account = ? AND status = 'pending' AND "
+                "rowid > ?", (account, after)).fetchone()
+        return int(count)
+
+    def skip_oldest(self, account: str, count: int, reason: str, *, after: int = -1 << 62,
+                    now: float | None = None) -> tuple[int, int]:
+        """Finish (as skipped) the ``count`` oldest pending rows above ``after``; their first
+        and last ROWID."""
+        at = time.time() if now is None else now
+        with self._translate("skipping rows"), self._write():
+            first, last = self.conn.execute(
+                "SELECT MIN(rowid), MAX(rowid) FROM (SELECT rowid FROM ingress WHERE "
+                "account = ? AND status = 'pending' AND rowid > ? ORDER BY rowid LIMIT ?)",
+                (account, after, count)).fetchone()
+            self.conn.execute(
+                "UPDATE ingress SET status = 'skipped', reason = ?, payload = NULL, "
+                "done_at = ? WHERE account = ? AND guid IN (SELECT guid FROM ingress WHERE "
+                "account = ? AND status = 'pending' AND rowid > ? ORDER BY rowid LIMIT ?)",
+                (reason[:200], at, account, account, after, count))
+        return int(first or 0), int(last or 0)
 
     def counts(self, account: str) -> dict[str, int]:
         with self._translate("reading the journal"):

@@ -5,7 +5,8 @@ A session: spawn ``<cliPath> rpc [--db dbPath]``; probe it (``initialize`` → `
 history is not taken for new); catch up from the durable cursor (``messages.after`` pages of
 500 when the child lists it; otherwise ``watch.subscribe``'s own replay, counted as catch-up
 until the newest ROWID seen at subscribe time arrives or the stream goes quiet); then
-``watch.subscribe {since_rowid: cursor}`` and feed every notification to the pipeline.
+``watch.subscribe {since_rowid: cursor, debounce_ms: 50}`` (and ``buffer_limit: 4096`` with a
+protocol v1 child) and feed every notification to the pipeline.
 
 The session ends when the child exits, stops answering the periodic health check
 (``status`` every ``healthIntervalMs``, each within ``probeTimeoutMs``), never answers the
@@ -43,6 +44,8 @@ HEALTHY_S = 10.0
 PAGE_LIMIT = 500
 CATCHUP_QUIET_S = 0.5
 CATCHUP_MAX_S = 10.0
+WATCH_DEBOUNCE_MS = 50  # the watch's default (500 ms) would delay every reply by half a second
+WATCH_BUFFER_LIMIT = 4096  # protocol v1's largest: a burst overflows later (and is resumed)
 
 
 class SessionEnded(Exception):
@@ -203,7 +206,11 @@ class Supervisor:
                     break
         else:
             horizon = await newest_rowid(client, timeout)
-        params = {"attachments": True} if self.account.include_attachments else {}
+        params = {"debounce_ms": WATCH_DEBOUNCE_MS}
+        if info.protocol_version == 1:
+            params["buffer_limit"] = WATCH_BUFFER_LIMIT
+        if self.account.include_attachments:
+            params["attachments"] = True
         if cursor > 0:
             params["since_rowid"] = cursor
         self._horizon = horizon if horizon is not None and horizon > cursor else None
