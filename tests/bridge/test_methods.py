@@ -4,7 +4,6 @@ simulated chat.db as Messages would, and imsg's own reader shows it."""
 from __future__ import annotations
 
 import json
-import os
 import stat
 from pathlib import Path
 from typing import Any
@@ -260,14 +259,12 @@ def test_polls_send_vote_unvote(ready: World) -> None:
     assert quiet["comment"] == {"requested": False, "sent": None}
 
 
-def test_a_caption_still_in_flight_blocks_the_lane_after_the_answer(world: World) -> None:
+def test_a_caption_still_in_flight_blocks_the_lane_after_the_answer(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     world.start("unresponsive:send-message")
-    os.environ["IMSG_BRIDGE_TIMEOUT"] = "0.3"
-    try:
-        answer = call(world, "poll.send", chat_id=world.chats["trip"], question="Q?",
-                      options=["a", "b"])
-    finally:
-        del os.environ["IMSG_BRIDGE_TIMEOUT"]
+    monkeypatch.setenv("IMSG_BRIDGE_TIMEOUT", "0.3")
+    answer = call(world, "poll.send", chat_id=world.chats["trip"], question="Q?",
+                  options=["a", "b"])
     assert isinstance(answer, bm.BlocksLane)
     assert answer.result["comment"]["disposition"] == "still_in_flight"
     assert answer.result["comment"]["sent"] is None and answer.cause.disposition == \
@@ -508,7 +505,7 @@ def test_methods_follow_the_helpers_selectors(world: World) -> None:
     assert "send.rich" not in available
 
 
-def test_status_bridge_object(world: World) -> None:
+def test_status_bridge_object(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     from imsg.rpc.status import snapshot
 
     assert snapshot(context(world))["bridge"] == {
@@ -516,13 +513,11 @@ def test_status_bridge_object(world: World) -> None:
         "error": "The bridge is not started. Run imsg launch explicitly before using bridge "
                  "methods."}
     world.start("unresponsive:status")
-    os.environ["IMSG_BRIDGE_TIMEOUT"] = "0.3"
-    try:
-        assert snapshot(context(world))["bridge"] == {
-            "ready": False,
-            "error": "The existing bridge did not answer a non-launching status probe."}
-    finally:
-        del os.environ["IMSG_BRIDGE_TIMEOUT"]
+    monkeypatch.setenv("IMSG_BRIDGE_TIMEOUT", "0.3")
+    assert snapshot(context(world))["bridge"] == {
+        "ready": False,
+        "error": "The existing bridge did not answer a non-launching status probe."}
+    monkeypatch.delenv("IMSG_BRIDGE_TIMEOUT")
     world.stop()
     world.start(without=("v2",))
     bridge = snapshot(context(world))["bridge"]
@@ -537,14 +532,12 @@ def test_status_bridge_object(world: World) -> None:
     assert status["capabilities"]["features"] == {"tapback.emoji": 2}
 
 
-def test_failures_classify_through_handlers(world: World) -> None:
+def test_failures_classify_through_handlers(world: World,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     world.start("unresponsive")
-    os.environ["IMSG_BRIDGE_TIMEOUT"] = "0.3"
-    try:
-        with pytest.raises(DeliveryUnknown) as err:
-            call(world, "message.unsend", chat_guid=world.alice_guid, message_id="G")
-    finally:
-        del os.environ["IMSG_BRIDGE_TIMEOUT"]
+    monkeypatch.setenv("IMSG_BRIDGE_TIMEOUT", "0.3")
+    with pytest.raises(DeliveryUnknown) as err:
+        call(world, "message.unsend", chat_guid=world.alice_guid, message_id="G")
     assert err.value.rpc_data["operation"] == "unsend-message"
     assert err.value.disposition == "still_in_flight"
 

@@ -10,13 +10,18 @@ Modules, one job each:
   the id must match);
 - ``outcome``: what a request whose answer did not come became (``not_started``,
   ``may_have_completed``, ``still_in_flight``);
-- ``client``: one request, start to end (IPC v2, or legacy v1 with ``IMSG_BRIDGE_LEGACY_IPC``);
+- ``ipc``, ``legacy``: one exchange over file IPC v2, or legacy v1 (``IMSG_BRIDGE_LEGACY_IPC``);
+- ``client``: one request, start to end, its failures as ``imsg.errors``;
 - ``probe``: the helper's ``status`` and the ``bridge`` object RPC ``status`` reports;
+- ``state``: what an RPC server knows of the bridge (a briefly cached probe);
 - ``host``: SIP (``csrutil``) and the helper dylib's search paths;
 - ``launch``: ``imsg launch`` (kill Messages, clean the IPC state, relaunch with the dylib);
 - ``report``: ``imsg status`` (what OpenClaw probes);
 - ``events``: the helper's event log, tailed across rotations;
 - ``vocab``: tapback kinds, effects, text-formatting ranges, chat GUIDs;
-- ``stickers``, ``voice``: preparing sticker images and voice messages;
-- ``observe``: waiting for the row a bridge send wrote in chat.db.
+- ``files``, ``stickers``, ``voice``: staging files, checking sticker images, voice notes;
+- ``polls``: a poll's options and this account's votes, from local history;
+- ``observe``: waiting for the row a bridge send wrote in chat.db;
+- ``commands``: the actions behind the CLI's bridge commands (a launching client);
+- ``local``: ``account``/``whois``/``nickname --local`` from chat.db and the AddressBook.
 """

@@ -44,7 +44,6 @@ class HelperStatus:
     helper_version: str | None = None
     attachment_metadata: bool = False
     client_message_guid: bool = False
-    raw: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
@@ -73,7 +72,6 @@ class HelperStatus:
             helper_version=helper if isinstance(helper, str) and helper else None,
             attachment_metadata=data.get("attachment_metadata") is True,
             client_message_guid=guid_support,
-            raw=data,
         )
 
 

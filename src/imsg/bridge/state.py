@@ -46,11 +46,6 @@ class BridgeState:
                 self._at = time.monotonic()
             return self._status
 
-    def forget(self) -> None:
-        """Probe again next time (after a bridge call failed in a way a probe would show)."""
-        with self._lock:
-            self._at = -float("inf")
-
     def snapshot(self) -> dict[str, Any]:
         lock = self._client.ready()
         status = self.helper() if lock else None
