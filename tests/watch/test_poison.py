@@ -16,7 +16,7 @@ from imsg.chatdb import assemble
 from imsg.chatdb.reader import ChatDB
 from imsg.errors import NotAMessagesDatabase, SchemaMismatch
 from imsg.sim.messages import SimDB
-from imsg.watch import Watcher
+from imsg.watch import Watcher, page_after
 
 from .kit import ALICE, TIMEOUT_S, Stream, drop_triggers, ids, wait_for
 
@@ -153,3 +153,28 @@ def test_a_schema_error_that_will_not_heal_ends_the_watch(
     assert isinstance(ended, SchemaMismatch)
     assert "no such column" in ended.message and f"resume after ROWID {first}" in ended.message
     wait_for(lambda: any("no such column" in s for s in statuses))
+
+
+def test_text_in_a_join_rows_ids_does_not_stop_watch_or_paging(
+        db: SimDB, chat: int, statuses: list[str]) -> None:
+    kept = db.receive(chat, ALICE, "kept")
+    lost_chat = db.receive(chat, ALICE, "its join names chat 'abc'")
+    lost_row = db.receive(chat, ALICE, "its join names message 'xyz'")
+    after = db.receive(chat, ALICE, "after")
+    db.conn.execute("UPDATE chat_message_join SET chat_id = 'abc' WHERE message_id = ?",
+                    (lost_chat,))
+    db.conn.execute("UPDATE chat_message_join SET message_id = 'xyz' WHERE message_id = ?",
+                    (lost_row,))
+    with ChatDB(db.path) as reader:
+        page = page_after(reader, kept - 1, now_ns=0)  # both rows long past their join
+        assert [m.id for m in page.messages] == [kept, after]
+        assert [s.rowid for s in page.skipped] == [lost_chat, lost_row]
+    watcher = Watcher(db.path, since_rowid=kept - 1, hold_s=0, horizon_s=0,
+                      poll_interval_s=3600, report_skipped=True)
+    events = watcher.events()
+    try:
+        assert [(e.kind, e.skipped.rowid if e.kind == "skipped" else e.message.id)
+                for e in (next(events) for _ in range(4))] == [
+            ("message", kept), ("skipped", lost_chat), ("skipped", lost_row), ("message", after)]
+    finally:
+        watcher.close()
