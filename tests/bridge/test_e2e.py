@@ -313,3 +313,24 @@ def test_rpc_without_a_helper(live: Live) -> None:
         assert rpc.finish()[0] == 0
     finally:
         rpc.kill()
+
+
+def test_rpc_send_falls_back_only_to_what_provably_never_ran(live: Live) -> None:
+    """A ready lock but no helper scanning: the bridge request is withdrawn unclaimed
+    (not_started), the text goes out through AppleScript once, and the withdrawn request
+    never runs when a helper starts later."""
+    live.world.container.ready_lock.write_text("1")
+    live.env.update(IMSG_BRIDGE_TIMEOUT="0.5", IMSG_OSASCRIPT=str(BIN / "imsg-sim-osascript"),
+                    IMSG_SIM_DB=live.world.db_path)
+    rpc = Rpc("--db", live.world.db_path, env=live.env)
+    try:
+        sent = rpc.call("send", {"to": ALICE, "text": "exactly once"})["result"]
+        assert sent["transport"] == "applescript"
+        assert rpc.finish()[0] == 0
+    finally:
+        rpc.kill()
+    live.world.container.ready_lock.unlink()
+    live.start_helper()
+    live.imsg("typing", "--to", ALICE, "--stop")  # the helper has scanned its inbox since
+    texts = [m["text"] for m in live.history(limit=10)]
+    assert texts.count("exactly once") == 1

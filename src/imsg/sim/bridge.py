@@ -13,9 +13,10 @@ commands (``.imsg-command.json``) are served too. Responses are
 What each action writes is what Messages writes: outgoing rows (``thread_originator_guid`` /
 ``thread_originator_part`` and ``reply_to_guid`` for threaded replies, the effect in
 ``expressive_send_style_id``, ``subject``), attachments, tapback rows (2000–2006 /
-3000–3006, custom emoji), edits and unsends (``SimDB.edit``/``unsend``: the summary info and
-date columns of the schema's macOS), read state, new chats, group changes with their
-group-event rows, polls (a Polls balloon row; votes as type-4000 rows), and
+3000–3006, custom emoji; a sticker on a message is 2007 on macOS 26, 1000 before), edits
+and unsends (``SimDB.edit``/``unsend``: the summary info and date columns of the schema's
+macOS), read state, new chats, group changes with their group-event rows, polls (a Polls
+balloon row; votes as type-4000 rows), and
 ``started-typing``/``stopped-typing`` lines in ``.imsg-events.jsonl`` (rotated at
 ``rotate_bytes``).
 
@@ -32,7 +33,8 @@ Failures on demand (``IMSG_SIM_BRIDGE_FAIL`` / ``failure``), ``MODE[=VALUE][:ACT
 - ``error``: answers ``success: false`` without doing anything;
 - ``symlink-inbox``: ``.imsg-rpc/in`` is a symlink to a real directory it serves from.
 
-``without`` turns selectors off in ``status`` (to test method gating).
+``without`` turns selectors off in ``status`` (to test method gating), and with ``registry``,
+``v2``, ``attachment_metadata`` or ``clientMessageGuid`` the status flags of those names.
 """
 
 from __future__ import annotations
@@ -515,8 +517,9 @@ class SimHelper:
         if target:
             self._rowid(str(target))
             part = params.get("targetPartIndex") or 0
+            # macOS 15+ sends a sticker tapback (2007); older systems stick it on (1000)
             columns.update(associated_message_guid=f"p:{part}/{target}",
-                           associated_message_type=1000)
+                           associated_message_type=2007 if self.db.is_tahoe else 1000)
         rowid = self.db.message(chat, None, from_me=True, attachments=[sticker], **columns)
         (transfer,) = self.db.conn.execute(
             "SELECT a.guid FROM attachment a JOIN message_attachment_join j ON"
