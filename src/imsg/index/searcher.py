@@ -5,7 +5,9 @@ order, see ``imsg.index.store``) and ``ChatDB.search`` runs its own rules over t
 tapbacks, chats, ordering, limit). The answer is final once every candidate was fetched, or once
 it is full and the natural key of its last message's date is at least the lowest key fetched:
 every candidate not fetched has a lower key, so a lower natural key, so an earlier date, and
-ranks below it. Otherwise four times as many candidates are fetched, and so on.
+ranks below it. A full answer that falls short of that fetches every candidate down to that
+natural key and asks the reader once more; an answer not yet full fetches four times as many
+candidates, and so on.
 
 Open indexes are kept per database (a few at a time) with one lock each: concurrent searches of
 one database take turns on its index, each a few milliseconds.
@@ -43,7 +45,8 @@ SMALL_CHAT = 5000  # a chat this small is scanned: its own rows, at once
 SHORT_WINDOW = 20_000  # one- and two-character needles: rows walked before the trigram look-up
 RETRY_AFTER_S = 300.0  # after a failed build or open, scan for this long before trying again
 _MAX_OPEN = 8
-_FIRST_BATCH = 64
+_FIRST_BATCH = 16  # candidates beyond the limit in the first round (most are real matches)
+_DOWN_TO_BATCH = 4096
 _log = logging.getLogger("imsg.index")
 
 
@@ -127,7 +130,7 @@ def update(db: ChatDB, *, rebuild: bool = False, progress: Progress | None = Non
         store = slot.store
         assert store is not None
         return IndexInfo(path=path, action="built" if rebuild else action,
-                         rows=store.count(NO_KEY), bytes=store.size(),
+                         rows=store.count(), bytes=store.size(),
                          seconds=round(time.monotonic() - started, 3))
 
 
@@ -161,6 +164,10 @@ class _Stream:
         self._before = pairs[-1][0]
         return pairs, self._before
 
+    def down_to(self, floor: int) -> list[tuple[int, int]]:
+        """Every remaining candidate with a key of at least ``floor`` (and maybe a few below)."""
+        return _down_to(self, floor)
+
 
 class _ShortStream:
     """Candidates for a one- or two-character needle, which has no trigram of its own.
@@ -192,6 +199,18 @@ class _ShortStream:
         self._current = _Stream(self._store, how, self._floor)
         return pairs, self._floor
 
+    def down_to(self, floor: int) -> list[tuple[int, int]]:
+        return _down_to(self, floor)
+
+
+def _down_to(stream: _Stream | _ShortStream, floor: int) -> list[tuple[int, int]]:
+    pairs: list[tuple[int, int]] = []
+    while True:
+        more, lowest = stream.next(_DOWN_TO_BATCH)
+        pairs += more
+        if lowest is None or lowest <= floor:
+            return pairs
+
 
 def _stream(store: IndexStore, needle: str, exact: bool,
             chat_id: int | None) -> _Stream | _ShortStream:
@@ -208,8 +227,8 @@ def _through(store: IndexStore, db: ChatDB, query: str, needle: str, match: str,
              chat_id: int | None, edit_history: bool) -> list[Message]:
     exact = match == "exact"
     stream = _stream(store, needle, exact, chat_id)
-    fetched = set(rowid for _, rowid in store.loose(needle, exact=exact))
-    batch = max(_FIRST_BATCH, 2 * limit)
+    fetched = {rowid for _, rowid in store.loose()}
+    batch = limit + _FIRST_BATCH
     while True:
         pairs, lowest = stream.next(batch)
         fetched.update(rowid for _, rowid in pairs)
@@ -217,8 +236,22 @@ def _through(store: IndexStore, db: ChatDB, query: str, needle: str, match: str,
                           edit_history=edit_history, rowids=fetched)
         if lowest is None:
             return found  # every candidate was looked at
-        if len(found) == limit and natural_key(store.db_date(found[-1].id)) >= lowest:
-            return found  # every candidate not fetched ranks below the last one found
+        if len(found) == limit:
+            last = found[-1]
+            date = store.db_date(last.id)
+            floor = natural_key(date)
+            if floor >= lowest:
+                return found  # every candidate not fetched ranks below the last one found
+            # Rows keyed in between (a burst that spilled into later keys) may still outrank
+            # it: of every candidate down to its natural key, those dated after it join in.
+            # The answer can then only improve, and all below ``floor`` rank lower still.
+            rest = [rowid for _, rowid in stream.down_to(floor) if rowid not in fetched]
+            above = store.outranking(rest, date, last.id)
+            if not above:
+                return found
+            fetched.update(above)
+            return db.search(query, match=match, limit=limit, chat_id=chat_id,
+                             edit_history=edit_history, rowids=fetched)
         batch *= 4
 
 

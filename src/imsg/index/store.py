@@ -6,13 +6,14 @@ Tables:
   it is the row's *natural key* (its date in ~1 s buckets, ``natural_key``) or, when that is
   taken, the next free integer above it, so ``key >= natural_key(date)`` always holds and keys
   stay dense (FTS5 stores key deltas: dense keys keep its index small). ``msg`` is the ROWID;
-  ``text`` the casefolded texts search matches (newline-joined, padded with two ``PAD``
-  characters so that every character starts a trigram); ``exact`` a CRC-32 of the stripped text
-  for whole-text look-ups; ``edited``/``retracted`` the edit marks the row was indexed with;
-  ``loose`` is 1 for rows the reader checks for every query (texts SQLite cannot hold verbatim)
-  and 2 for rows with two texts (a voice message and its transcript: whole-text look-ups check
-  them by ``instr``); ``pending`` marks voice messages, whose transcript Messages writes
-  (or rewrites) after the row.
+  ``text`` the casefolded texts search matches (newline-joined), then two ``PAD`` characters
+  (so that every character starts a trigram), then for each text its *exact code*: ``MARK`` and
+  three private-use characters spelling a CRC-32 of the stripped text, a trigram of its own that
+  whole-text look-ups search for (an index over a hash column would cost a random page write per
+  new row; this costs two trigrams); ``edited``/``retracted`` the edit marks the row was indexed
+  with; ``loose`` marks rows the reader checks for every query (texts SQLite cannot hold
+  verbatim); ``pending`` marks voice messages, whose transcript Messages writes (or rewrites)
+  after the row.
 - ``fts``: an FTS5 trigram index over ``doc.text`` (external content, ``detail=none``): it
   answers "has all these trigrams", and ``instr`` over ``doc.text`` then confirms the substring.
 - ``meta``: which chat.db this is and how far it is indexed.
@@ -37,6 +38,8 @@ from imsg.errors import IndexUnavailable
 
 SCHEMA_VERSION = 1
 PAD = "\x01\x01"
+MARK = "\x02"
+_CODE_BASE = 0xF0000  # Supplementary Private Use Area-A: 2048 characters per 11 bits
 NO_KEY = (1 << 63) - 1  # above every key
 _BUCKET_BITS = 30  # natural keys: 2**30 units of message.date (~1.07 s of Apple nanoseconds)
 _BUCKET_MIN, _BUCKET_MAX = -(1 << 40), 1 << 40
@@ -44,28 +47,23 @@ _VOCAB_LIMIT = 400  # short needles: beyond this many trigrams, walk the rows in
 
 _SCHEMA = (
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID",
-    "CREATE TABLE doc (key INTEGER PRIMARY KEY, msg INTEGER NOT NULL, edited INTEGER NOT NULL,"
-    " retracted INTEGER NOT NULL, exact INTEGER, loose INTEGER NOT NULL,"
-    " pending INTEGER NOT NULL, text TEXT NOT NULL)",
+    "CREATE TABLE doc (key INTEGER PRIMARY KEY, msg INTEGER NOT NULL, date, edited INTEGER"
+    " NOT NULL, retracted INTEGER NOT NULL, loose INTEGER NOT NULL, pending INTEGER NOT NULL,"
+    " text TEXT NOT NULL)",
     "CREATE VIRTUAL TABLE fts USING fts5(text, content='doc', content_rowid='key',"
     " tokenize='trigram case_sensitive 1', detail=none, columnsize=0)",
-    "CREATE TEMP TABLE late (nat INTEGER NOT NULL, msg INTEGER NOT NULL, edited INTEGER,"
-    " retracted INTEGER, exact INTEGER, loose INTEGER, pending INTEGER, text TEXT)",
+    "CREATE TEMP TABLE late (nat INTEGER NOT NULL, msg INTEGER NOT NULL, date, edited INTEGER,"
+    " retracted INTEGER, loose INTEGER, pending INTEGER, text TEXT)",
 )
 # After a bulk load: maintaining these row by row would halve the build rate.
 _INDEXES = (
     "CREATE UNIQUE INDEX doc_msg ON doc (msg)",
-    "CREATE INDEX doc_exact ON doc (exact, key) WHERE exact IS NOT NULL",
     "CREATE INDEX doc_loose ON doc (key) WHERE loose",
     "CREATE INDEX doc_pending ON doc (msg) WHERE pending",
-    "CREATE TRIGGER doc_ai AFTER INSERT ON doc BEGIN"
-    " INSERT INTO fts (rowid, text) VALUES (new.key, new.text); END",
-    "CREATE TRIGGER doc_ad AFTER DELETE ON doc BEGIN"
-    " INSERT INTO fts (fts, rowid, text) VALUES ('delete', old.key, old.text); END",
 )
 _INSERT = "INSERT INTO doc VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-# (natural key, ROWID, edited, retracted, exact, loose, pending, text)
-Row = tuple[int, int, int, int, int | None, int, int, str]
+# (natural key, ROWID, date, edited, retracted, loose, pending, text)
+Row = tuple[int, int, Any, int, int, int, int, str]
 
 
 def natural_key(date: object) -> int:
@@ -78,30 +76,23 @@ def natural_key(date: object) -> int:
     return _BUCKET_MIN if date is None else _BUCKET_MAX + 1
 
 
-def exact_hash(text: str) -> int:
-    """The look-up value of a whole text (collisions are fine: the reader re-checks)."""
-    return zlib.crc32(text.strip().encode("utf-8", "surrogatepass"))
+def exact_code(text: str) -> str:
+    """``MARK`` and three private-use characters spelling a CRC-32 of the stripped text (the
+    look-up value of a whole text; collisions only add candidates, which the reader rejects)."""
+    value = zlib.crc32(text.strip().encode("utf-8", "surrogatepass"))
+    return (MARK + chr(_CODE_BASE + (value & 0x7FF)) + chr(_CODE_BASE + (value >> 11 & 0x7FF))
+            + chr(_CODE_BASE + (value >> 22)))
 
 
 def doc_row(rowid: int, date: object, edited: int, retracted: int, texts: Sequence[str],
             audio: bool) -> Row:
     """The ``doc`` row for one message row's searchable texts (key not yet assigned)."""
     if not texts:
-        return (natural_key(date), rowid, edited, retracted, None, 0, 0, "")
-    if len(texts) == 1:  # the usual case, kept fast: this runs for every message
-        folded = texts[0].casefold()
-        try:
-            data = folded.encode("utf-8")
-        except UnicodeEncodeError:
-            data = b"\x00"  # lone surrogates: to the slow path below
-        if b"\x00" not in data:
-            stripped = folded.strip()
-            exact = (zlib.crc32(data if stripped is folded else stripped.encode("utf-8"))
-                     if stripped else None)
-            return (natural_key(date), rowid, edited, retracted, exact, 0, int(audio),
-                    folded + PAD)
-    joined = "\n".join(t.casefold() for t in texts)
-    loose = 1 if len(texts) == 1 else 2
+        return (natural_key(date), rowid, date, edited, retracted, 0, int(audio), "")
+    folded = [text.casefold() for text in texts]
+    joined = folded[0] if len(folded) == 1 else "\n".join(folded)
+    codes = "".join(exact_code(text) for text in folded if text.strip())
+    loose = 0
     try:
         joined.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: SQLite cannot store them as they are
@@ -109,7 +100,8 @@ def doc_row(rowid: int, date: object, edited: int, retracted: int, texts: Sequen
         loose = 1
     if "\x00" in joined:
         loose = 1
-    return (natural_key(date), rowid, edited, retracted, None, loose, int(audio), joined + PAD)
+    return (natural_key(date), rowid, date, edited, retracted, loose, int(audio),
+            joined + PAD + codes)
 
 
 @contextmanager
@@ -227,8 +219,10 @@ class IndexStore:
     def finish_load(self) -> None:
         """Key the rows set aside, then build the trigram index and the look-up indexes."""
         with translate(self.path):
+            key = None
             for row in self.conn.execute("SELECT * FROM late ORDER BY nat, msg").fetchall():
-                self.conn.execute(_INSERT, (self._free_key(row[0]), *row[1:]))
+                key = self._free_key(row[0] if key is None or row[0] > key else key + 1)
+                self.conn.execute(_INSERT, (key, *row[1:]))
             self.conn.execute("DROP TABLE late")
             self.conn.execute("INSERT INTO fts (fts) VALUES ('rebuild')")
             for statement in _INDEXES:
@@ -239,25 +233,28 @@ class IndexStore:
         with translate(self.path):
             self.conn.execute("PRAGMA journal_mode = WAL")
 
-    def put(self, rows: Sequence[Row]) -> None:
-        """Insert or replace rows (by ROWID), keeping the trigram index in step."""
+    def put(self, rows: Sequence[Row]) -> int:
+        """Insert or replace rows (by ROWID), keeping the trigram index in step; how many rows
+        the index gained."""
+        gone = self.drop(row[1] for row in rows)
         with translate(self.path):
-            self.conn.executemany("DELETE FROM doc WHERE msg = ?", [(row[1],) for row in rows])
-            ordered = sorted(rows)
             top = self.conn.execute("SELECT max(key) FROM doc").fetchone()[0]
-            if ordered and (top is None or ordered[0][0] > top):
-                # The usual case, new rows newer than every indexed one: keys in one pass.
-                key = ordered[0][0] - 1
-                keyed = []
-                for row in ordered:
-                    key = max(row[0], key + 1)
-                    keyed.append((key, *row[1:]))
-                self.conn.executemany(_INSERT, keyed)
-                return
-            for row in ordered:
-                self.conn.execute(_INSERT, (self._free_key(row[0]), *row[1:]))
+            keyed = []
+            key = None
+            for row in sorted(rows):
+                # Above the previous key of this batch, then above any existing key in the way.
+                key = row[0] if key is None or row[0] > key else key + 1
+                if top is not None and key <= top:
+                    key = self._free_key(key)
+                keyed.append((key, *row[1:]))
+            self.conn.executemany(_INSERT, keyed)
+            # By hand, not by trigger: an FTS5 insert from a trigger costs ~100 times more.
+            self.conn.executemany("INSERT INTO fts (rowid, text) VALUES (?, ?)",
+                                  [(row[0], row[7]) for row in keyed])
+        return len(rows) - gone
 
     def _free_key(self, natural: int) -> int:
+        """The first key at or above ``natural`` that no indexed row has."""
         key = natural
         for (used,) in self.conn.execute(
                 "SELECT key FROM doc WHERE key >= ? ORDER BY key", (natural,)):
@@ -266,16 +263,33 @@ class IndexStore:
             key += 1
         return key
 
-    def drop(self, rowids: Iterable[int]) -> None:
+    def drop(self, rowids: Iterable[int]) -> int:
+        """Remove rows by ROWID; how many the index had."""
+        wanted = list(rowids)
         with translate(self.path):
-            self.conn.executemany("DELETE FROM doc WHERE msg = ?", [(r,) for r in rowids])
+            old: list[tuple[int, str]] = []
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                old += self.conn.execute(
+                    f"SELECT key, text FROM doc WHERE msg IN ({','.join('?' * len(chunk))})",
+                    chunk).fetchall()
+            self.conn.executemany(
+                "INSERT INTO fts (fts, rowid, text) VALUES ('delete', ?, ?)", old)
+            self.conn.executemany("DELETE FROM doc WHERE key = ?", [(k,) for k, _ in old])
+        return len(old)
 
     # --- reading -------------------------------------------------------------------------------
 
-    def count(self, upto: int) -> int:
+    def count(self) -> int:
         with translate(self.path):
-            return int(self.conn.execute(
-                "SELECT count(*) FROM doc WHERE msg <= ?", (upto,)).fetchone()[0])
+            return int(self.conn.execute("SELECT count(*) FROM doc").fetchone()[0])
+
+    def recent_floor(self, natural: int) -> int | None:
+        """The lowest ROWID among rows keyed at or above ``natural`` (so dated no earlier)."""
+        with translate(self.path):
+            value = self.conn.execute(
+                "SELECT min(+msg) FROM doc WHERE key >= ?", (natural,)).fetchone()[0]
+        return None if value is None else int(value)
 
     def marked(self, above: int) -> dict[int, tuple[int, int]]:
         """Edit marks of indexed rows past ``above`` that have any."""
@@ -290,13 +304,10 @@ class IndexStore:
             return [r for (r,) in self.conn.execute(
                 "SELECT msg FROM doc WHERE pending AND msg > ?", (above,))]
 
-    def loose(self, needle: str, *, exact: bool) -> list[tuple[int, int]]:
-        """(key, ROWID) of rows the trigram and exact look-ups cannot vouch for."""
-        sql = "SELECT key, msg FROM doc WHERE loose AND (loose = 1"
-        if exact:  # a voice message's two texts share one hash column: check both by instr
-            sql += " OR instr(text, ?) > 0"
+    def loose(self) -> list[tuple[int, int]]:
+        """(key, ROWID) of rows the look-ups cannot vouch for: the reader checks them."""
         with translate(self.path):
-            return self.conn.execute(sql + ")", (needle,) if exact else ()).fetchall()
+            return self.conn.execute("SELECT key, msg FROM doc WHERE loose").fetchall()
 
     def candidates(self, how: Candidates, before: int, limit: int) -> list[tuple[int, int]]:
         """(key, ROWID) of rows with keys below ``before`` that may match, highest first."""
@@ -344,6 +355,21 @@ class IndexStore:
                 row = self.conn.execute("SELECT max(ROWID) FROM cdb.message").fetchone()
             return int(row[0] or 0)
 
+    def outranking(self, rowids: Sequence[int], date: object, rowid: int) -> list[int]:
+        """Those of ``rowids`` whose rows rank above (``date``, ``rowid``) in search order (date,
+        then ROWID, descending; as SQLite orders: NULL dates lowest)."""
+        above = "date IS NOT NULL OR msg > ?" if date is None else (
+            "date > ? OR (date = ? AND msg > ?)")
+        params = (rowid,) if date is None else (date, date, rowid)
+        out: list[int] = []
+        with translate(self.path):
+            for start in range(0, len(rowids), 500):
+                chunk = rowids[start:start + 500]
+                out += [r for (r,) in self.conn.execute(
+                    f"SELECT msg FROM doc WHERE msg IN ({','.join('?' * len(chunk))})"
+                    f" AND ({above})", (*chunk, *params))]
+        return out
+
     def db_date(self, rowid: int) -> object:
         """``message.date`` of one row as chat.db has it now."""
         with translate(self.path):
@@ -358,9 +384,13 @@ class IndexStore:
                 f"SELECT ROWID, guid FROM cdb.message WHERE ROWID IN ({marks})", rowids))
 
     def db_count(self, upto: int) -> int:
+        """chat.db's rows with ROWIDs up to ``upto`` (all of them counted on Apple's smallest
+        index, then the few above subtracted: a bounded count would read the whole table)."""
         with translate(self.path):
-            return int(self.conn.execute(
-                "SELECT count(*) FROM cdb.message WHERE ROWID <= ?", (upto,)).fetchone()[0])
+            total = self.conn.execute("SELECT count(*) FROM cdb.message").fetchone()[0]
+            above = self.conn.execute(
+                "SELECT count(*) FROM cdb.message WHERE ROWID > ?", (upto,)).fetchone()[0]
+            return int(total) - int(above)
 
     def db_chat_size(self, chat_id: int, cap: int) -> int:
         """How many rows the chat has, counting no further than ``cap``."""
@@ -393,17 +423,20 @@ def _fts_match(grams: Iterable[str], joiner: str) -> str:
 
 
 def exact_candidates(needle: str, chat_id: int | None) -> Candidates:
-    """Rows whose stripped text hashes like the needle."""
+    """Rows with a text whose exact code is the needle's."""
+    code = exact_code(needle)
     chat, extra = _chat_filter(chat_id)
-    return Candidates("SELECT d.key, d.msg FROM doc d WHERE d.exact = ?" + chat +
-                      " AND d.key < ? ORDER BY d.key DESC LIMIT ?", (exact_hash(needle), *extra))
+    return Candidates(
+        "SELECT d.key, d.msg FROM fts JOIN doc d ON d.key = fts.rowid WHERE fts MATCH ?"
+        " AND instr(d.text, ?) > 0" + chat + " AND fts.rowid < ? ORDER BY fts.rowid DESC LIMIT ?",
+        (_fts_match([code[1:]], ""), code, *extra))
 
 
 def trigram_candidates(needle: str, chat_id: int | None) -> Candidates:
-    """Rows with all of the needle's trigrams (at most 12 of them), confirmed by ``instr``."""
+    """Rows with all of the needle's trigrams (at most 24 of them), confirmed by ``instr``."""
     grams = sorted({needle[i:i + 3] for i in range(len(needle) - 2)})
-    if len(grams) > 12:
-        grams = [grams[i * len(grams) // 12] for i in range(12)]
+    if len(grams) > 24:
+        grams = [grams[i * len(grams) // 24] for i in range(24)]
     chat, extra = _chat_filter(chat_id)
     return Candidates(
         "SELECT d.key, d.msg FROM fts JOIN doc d ON d.key = fts.rowid WHERE fts MATCH ?"

@@ -27,9 +27,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from imsg.chatdb.dates import unix_ns_to_apple
 from imsg.chatdb.reader import ChatDB, SearchText
 from imsg.errors import IndexUnavailable
-from imsg.index.store import SCHEMA_VERSION, IndexStore, Row, doc_row
+from imsg.index.store import SCHEMA_VERSION, IndexStore, Row, doc_row, natural_key
 
 WINDOW_S = 24 * 3600
 SWEEP_S = 3600.0
@@ -75,24 +76,26 @@ def build(path: str, db: ChatDB, progress: Progress | None = None) -> None:
     try:
         with store.writing():
             total = db.max_rowid()
-            last, guid = 0, ""
+            last, guid, rows = 0, "", 0
             page: list[SearchText] = []
             for text in db.search_texts(page=PAGE):
                 page.append(text)
                 if len(page) == PAGE:
                     store.load(_rows(page))
+                    rows += len(page)
                     last, guid = page[-1].rowid, page[-1].guid
                     page.clear()
                     if progress is not None:
                         progress(last, total)
             if page:
                 store.load(_rows(page))
+                rows += len(page)
                 last, guid = page[-1].rowid, page[-1].guid
             store.finish_load()
             now = time.time()
             store.set_meta(db_path=db.path, identity=identity, watermark=last,
                            anchors=[[last, guid]] if last else [], checkpoints=[[now, last]],
-                           swept_at=now, files=files)
+                           swept_at=now, files=files, rows=rows)
         store.finish_build()
         if progress is not None:
             progress(total, total)
@@ -127,25 +130,27 @@ def refresh(store: IndexStore, db: ChatDB, *, sweep: bool = False) -> bool:
             return False
         # chat.db is read through the attached connection from here to the commit, as of now:
         # compare counts first, before the reader (a newer snapshot) adds rows.
-        if store.db_count(watermark) != store.count(watermark):
+        rows: int = meta["rows"]
+        if store.db_count(watermark) != rows:
             gone, missing = store.differences(watermark)
-            store.drop(gone)
-            store.put(_rows(list(db.search_texts(rowids=missing))))
+            rows -= store.drop(gone)
+            rows += store.put(_rows(list(db.search_texts(rowids=missing))))
         now = time.time()
         swept_at: float = meta["swept_at"]
         if sweep or now - swept_at >= SWEEP_S:
             floor, swept_at = 0, now
         else:
-            floor = _window_floor(db, meta["checkpoints"], watermark, now)
-        _changed_rows(store, db, floor, watermark)
-        newest, guid = _new_rows(store, db, watermark)
+            floor = _window_floor(store, meta["checkpoints"], watermark, now)
+        rows += _changed_rows(store, db, floor, watermark)
+        newest, guid, added = _new_rows(store, db, watermark)
+        rows += added
         anchors: list[list[Any]] = meta["anchors"]
         checkpoints: list[list[float]] = meta["checkpoints"]
         if newest > watermark:
             anchors = [*anchors, [newest, guid]][-ANCHORS:]
             checkpoints = _prune([*checkpoints, [now, newest]], now)
         store.set_meta(watermark=max(newest, watermark), anchors=anchors,
-                       checkpoints=checkpoints, swept_at=swept_at, files=files)
+                       checkpoints=checkpoints, swept_at=swept_at, files=files, rows=rows)
     return True
 
 
@@ -164,11 +169,13 @@ def _anchors_hold(store: IndexStore, anchors: list[list[Any]]) -> bool:
     return bool(found) and all(found.get(rowid, guid) == guid for rowid, guid in anchors)
 
 
-def _window_floor(db: ChatDB, checkpoints: list[list[float]], watermark: int,
+def _window_floor(store: IndexStore, checkpoints: list[list[float]], watermark: int,
                   now: float) -> int:
-    """The ROWID above which rows are recent: dated in the window, or written in it (the
-    watermark of the last catch-up before the window began)."""
-    oldest = db.oldest_rowid_since(int((now - WINDOW_S) * 1e9))
+    """The ROWID above which rows are recent: dated in the window (by the index's own keys,
+    which are never below a row's natural key), or written in it (the watermark of the last
+    catch-up before the window began)."""
+    since = natural_key(unix_ns_to_apple(int((now - WINDOW_S) * 1e9)))
+    oldest = store.recent_floor(since)
     floor = watermark if oldest is None else oldest - 1
     before = [int(mark) for at, mark in checkpoints if at <= now - WINDOW_S]
     written = before[-1] if before else int(checkpoints[0][1])
@@ -181,8 +188,9 @@ def _prune(checkpoints: list[list[float]], now: float) -> list[list[float]]:
     return old[-1:] + [c for c in checkpoints if c[0] > now - WINDOW_S]
 
 
-def _changed_rows(store: IndexStore, db: ChatDB, floor: int, upto: int) -> None:
-    """Re-index rows in (floor, upto] whose edit marks moved, and voice messages."""
+def _changed_rows(store: IndexStore, db: ChatDB, floor: int, upto: int) -> int:
+    """Re-index rows in (floor, upto] whose edit marks moved, and voice messages; how many
+    rows the index gained (it loses those deleted meanwhile)."""
     now_marks = {rowid: (edited, retracted) for rowid, edited, retracted
                  in db.edit_marks(floor, upto)}
     then_marks = {r: marks for r, marks in store.marked(floor).items() if r <= upto}
@@ -190,24 +198,22 @@ def _changed_rows(store: IndexStore, db: ChatDB, floor: int, upto: int) -> None:
                if now_marks.get(r) != then_marks.get(r)}
     changed.update(r for r in store.pending(floor) if r <= upto)
     if not changed:
-        return
+        return 0
     fresh = list(db.search_texts(rowids=sorted(changed)))
-    store.drop(changed - {t.rowid for t in fresh})  # deleted meanwhile
-    store.put(_rows(fresh))
+    return store.put(_rows(fresh)) - store.drop(changed - {t.rowid for t in fresh})
 
 
-def _new_rows(store: IndexStore, db: ChatDB, watermark: int) -> tuple[int, str]:
-    """Index every row past ``watermark``; the newest ROWID and its guid."""
-    newest, guid = watermark, ""
+def _new_rows(store: IndexStore, db: ChatDB, watermark: int) -> tuple[int, str, int]:
+    """Index every row past ``watermark``; the newest ROWID, its guid, how many were added."""
+    newest, guid, added = watermark, "", 0
     page: list[SearchText] = []
     for text in db.search_texts(watermark, page=PAGE):
         page.append(text)
         if len(page) == PAGE:
-            store.put(_rows(page))
+            added += store.put(_rows(page))
             page.clear()
         newest, guid = text.rowid, text.guid
-    store.put(_rows(page))
-    return newest, guid
+    return newest, guid, added + store.put(_rows(page))
 
 
 def _remove(path: str) -> None:
