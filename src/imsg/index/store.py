@@ -6,14 +6,14 @@ Tables:
   it is the row's *natural key* (its date in ~1 s buckets, ``natural_key``) or, when that is
   taken, the next free integer above it, so ``key >= natural_key(date)`` always holds and keys
   stay dense (FTS5 stores key deltas: dense keys keep its index small). ``msg`` is the ROWID;
-  ``text`` the casefolded texts search matches (newline-joined), then two ``PAD`` characters
-  (so that every character starts a trigram), then for each text its *exact code*: ``MARK`` and
-  three private-use characters spelling a CRC-32 of the stripped text, a trigram of its own that
-  whole-text look-ups search for (an index over a hash column would cost a random page write per
-  new row; this costs two trigrams); ``edited``/``retracted`` the edit marks the row was indexed
-  with; ``loose`` marks rows the reader checks for every query (texts SQLite cannot hold
-  verbatim); ``pending`` marks voice messages, whose transcript Messages writes (or rewrites)
-  after the row.
+  ``text`` the casefolded texts search matches (newline-joined), then for each text its *exact
+  code*: ``MARK`` and two private-use characters spelling a CRC-32 of the stripped text, a
+  trigram of its own that whole-text look-ups search for (an index over a hash column would cost
+  a random page write per new row; this costs one trigram), or ``PAD`` when no text has one: so
+  that every character of the texts starts a trigram; ``date`` is ``message.date``;
+  ``edited``/``retracted`` the edit marks the row was indexed with; ``loose`` marks rows the
+  reader checks for every query (texts SQLite cannot hold verbatim); ``pending`` marks voice
+  messages, whose transcript Messages writes (or rewrites) after the row.
 - ``fts``: an FTS5 trigram index over ``doc.text`` (external content, ``detail=none``): it
   answers "has all these trigrams", and ``instr`` over ``doc.text`` then confirms the substring.
 - ``meta``: which chat.db this is and how far it is indexed.
@@ -38,7 +38,7 @@ from imsg.errors import IndexUnavailable
 
 SCHEMA_VERSION = 1
 PAD = "\x01\x01"
-MARK = "\x02"
+MARK = "\x01"
 _CODE_BASE = 0xF0000  # Supplementary Private Use Area-A: 2048 characters per 11 bits
 NO_KEY = (1 << 63) - 1  # above every key
 _BUCKET_BITS = 30  # natural keys: 2**30 units of message.date (~1.07 s of Apple nanoseconds)
@@ -77,21 +77,41 @@ def natural_key(date: object) -> int:
 
 
 def exact_code(text: str) -> str:
-    """``MARK`` and three private-use characters spelling a CRC-32 of the stripped text (the
-    look-up value of a whole text; collisions only add candidates, which the reader rejects)."""
-    value = zlib.crc32(text.strip().encode("utf-8", "surrogatepass"))
-    return (MARK + chr(_CODE_BASE + (value & 0x7FF)) + chr(_CODE_BASE + (value >> 11 & 0x7FF))
-            + chr(_CODE_BASE + (value >> 22)))
+    """``MARK`` and two private-use characters spelling 22 bits of a CRC-32 of the stripped
+    text: a trigram that stands for the whole text (a collision only adds a candidate, which
+    the reader rejects)."""
+    return _code(zlib.crc32(text.strip().encode("utf-8", "surrogatepass")))
+
+
+def _code(value: int) -> str:
+    return MARK + chr(_CODE_BASE + (value & 0x7FF)) + chr(_CODE_BASE + (value >> 11 & 0x7FF))
 
 
 def doc_row(rowid: int, date: object, edited: int, retracted: int, texts: Sequence[str],
             audio: bool) -> Row:
-    """The ``doc`` row for one message row's searchable texts (key not yet assigned)."""
+    """The ``doc`` row for one message row's searchable texts (key not yet assigned).
+
+    ``text`` ends with ``MARK`` (or ``PAD``) so that each of its characters starts a trigram.
+    """
+    if len(texts) == 1:  # the usual case, kept fast: this runs for every message
+        folded = texts[0].casefold()
+        try:
+            data = folded.encode("utf-8")
+        except UnicodeEncodeError:
+            data = b"\x00"  # lone surrogates: the general case below
+        if b"\x00" not in data:
+            stripped = folded.strip()
+            if stripped:
+                code = _code(zlib.crc32(data if stripped is folded else stripped.encode("utf-8")))
+            else:
+                code = PAD
+            return (natural_key(date), rowid, date, edited, retracted, 0, int(audio),
+                    folded + code)
     if not texts:
         return (natural_key(date), rowid, date, edited, retracted, 0, int(audio), "")
-    folded = [text.casefold() for text in texts]
-    joined = folded[0] if len(folded) == 1 else "\n".join(folded)
-    codes = "".join(exact_code(text) for text in folded if text.strip())
+    texts = [text.casefold() for text in texts]
+    joined = "\n".join(texts)
+    codes = "".join(exact_code(text) for text in texts if text.strip()) or PAD
     loose = 0
     try:
         joined.encode("utf-8")
@@ -100,8 +120,7 @@ def doc_row(rowid: int, date: object, edited: int, retracted: int, texts: Sequen
         loose = 1
     if "\x00" in joined:
         loose = 1
-    return (natural_key(date), rowid, date, edited, retracted, loose, int(audio),
-            joined + PAD + codes)
+    return (natural_key(date), rowid, date, edited, retracted, loose, int(audio), joined + codes)
 
 
 @contextmanager
@@ -429,7 +448,7 @@ def exact_candidates(needle: str, chat_id: int | None) -> Candidates:
     return Candidates(
         "SELECT d.key, d.msg FROM fts JOIN doc d ON d.key = fts.rowid WHERE fts MATCH ?"
         " AND instr(d.text, ?) > 0" + chat + " AND fts.rowid < ? ORDER BY fts.rowid DESC LIMIT ?",
-        (_fts_match([code[1:]], ""), code, *extra))
+        (_fts_match([code], ""), code, *extra))
 
 
 def trigram_candidates(needle: str, chat_id: int | None) -> Candidates:
@@ -447,7 +466,7 @@ def trigram_candidates(needle: str, chat_id: int | None) -> Candidates:
 
 def prefix_candidates(needle: str, terms: Sequence[str], chat_id: int | None) -> Candidates:
     """Rows with a trigram starting with the (one- or two-character) needle: every row that
-    contains it, as each text ends with ``PAD``."""
+    contains it, as every character of the texts starts a trigram."""
     chat, extra = _chat_filter(chat_id)
     return Candidates(
         "SELECT d.key, d.msg FROM fts JOIN doc d ON d.key = fts.rowid WHERE fts MATCH ?"
