@@ -51,7 +51,7 @@ def published(world: World, recorder: Recorder, method: str,
     """Every request (but the probe's ``status``) the method published."""
     recorder.requests.clear()
     spec = BY_NAME[method]
-    spec.handler(context(world), Params(method, params, spec.params))
+    spec.resolve()(context(world), Params(method, params, spec.params))
     return [r for r in recorder.requests if r.get("action") != "status"]
 
 

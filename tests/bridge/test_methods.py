@@ -40,7 +40,7 @@ def context(world: World) -> Context:
 
 def call(world: World, method: str, **params: Any) -> Any:
     spec = BY_NAME[method]
-    return spec.handler(context(world), Params(method, params, spec.params))
+    return spec.resolve()(context(world), Params(method, params, spec.params))
 
 
 def newest(world: World, chat: str = "alice", limit: int = 1) -> list[Message]:

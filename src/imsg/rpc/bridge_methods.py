@@ -51,61 +51,16 @@ from imsg.errors import (
 from imsg.rpc import protocol
 from imsg.rpc.context import Context
 from imsg.rpc.errors import InvalidParams, RpcError
-from imsg.rpc.params import Accepted, ChatSelector, Params, chat_selector
+from imsg.rpc.lane import BlocksLane
+from imsg.rpc.params import ChatSelector, Params, chat_selector
 from imsg.rpc.subscriptions import Item, StreamSpec
 
 log = logging.getLogger("imsg.rpc")
 
-REPLY: Accepted = {"reply_to": ("replyTo", "reply_to_guid", "message_guid")}
-TARGET: Accepted = {"message_id": ("messageId", "message_guid", "messageGuid", "message")}
-PART: Accepted = {"part_index": ("partIndex",)}
-POLL_CHOICE: Accepted = {
-    "poll_guid": ("pollGuid", "poll_message_guid", "message_guid", "message_id"),
-    "option_id": ("optionId", "optionIdentifier"), "option_index": ("optionIndex",),
-    "option": (),
-}
-CHAT: Accepted = {"chat_id": (), "chat_identifier": (), "chat_guid": ()}
-PARAMS: dict[str, Accepted] = {
-    "bridge.events.subscribe": {"buffer_limit": ("bufferLimit",)},
-    "chat": CHAT,
-    "send.rich": {**CHAT, "text": ("message",), "file": ("path",), "url": (),
-                  "effect_id": ("effectId", "effect"), "subject": (), **REPLY, **PART,
-                  "dd_scan": ("ddScan",), "text_formatting": ("textFormatting",)},
-    "send.attachment": {**CHAT, "file": ("path",), "audio": ("is_audio", "as_voice"), **REPLY,
-                        **PART},
-    "send.multipart": {**CHAT, "parts": (), "effect_id": ("effectId", "effect"), "subject": ()},
-    "send.sticker": {**CHAT, "file": ("path",), "attach_to": (), **PART},
-    "poll.send": {**CHAT, **REPLY, "question": (), "options": ("option",),
-                  "creator_handle": ("creatorHandle",), "comment": (),
-                  "suppress_comment": ("suppressComment",)},
-    "poll.vote": {**CHAT, **POLL_CHOICE},
-    "tapback": {**CHAT, **TARGET, "reaction": ("kind",), "emoji": (), "remove": (), **PART},
-    "typing": {"to": (), **CHAT, "typing": (), "service": ()},
-    "read": {"to": (), **CHAT},
-    "message.edit": {**CHAT, **TARGET, "text": ("new_text", "newText", "edited_message"),
-                     "backwards_compatibility_message": (
-                         "backwardsCompatibilityMessage", "bc_text", "bcText"), **PART},
-    "message.unsend": {**CHAT, **TARGET, **PART},
-    "message.target": {**CHAT, **TARGET},
-    "chats.create": {"addresses": (), "service": (), "name": (), "text": ()},
-    "group.rename": {**CHAT, "name": ()},
-    "group.setIcon": {**CHAT, "file": ()},
-    "group.member": {**CHAT, "address": ()},
-    "handles.check": {"address": (), "alias_type": (), "service": ()},
-}
 MAX_PARTS = 20
 CAPTION_VERIFY_S = 2.0
 DEFAULT_EVENTS_BUFFER = 256
 MAX_EVENTS_BUFFER = 4096
-
-
-@dataclass(frozen=True)
-class BlocksLane:
-    """A mutation's result that must be answered, after which the mutation lane blocks as
-    after ``cause`` (a ``poll.send`` whose caption is still in flight)."""
-
-    result: dict[str, Any]
-    cause: SendError
 
 
 # --- shared helpers ---------------------------------------------------------------------------

@@ -16,12 +16,12 @@ FIFO worker shared by the whole server.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from imsg.rpc import bridge_methods as bm
-from imsg.rpc import methods, status
+from imsg.rpc import bridge_params as bp
 from imsg.rpc.context import Context
 from imsg.rpc.params import CHAT_SELECTOR, Accepted, Params
 
@@ -53,7 +53,7 @@ class BridgeNeed:
 class MethodSpec:
     names: tuple[str, ...]  # the main name first, then aliases
     lane: Lane
-    handler: Handler
+    handler: str  # "module:function", imported on first use (startup imports none of them)
     params: Accepted
     needs_db: bool | tuple[str, ...] = False  # True: the database; a tuple: these features too
     bridge: BridgeNeed | None = None
@@ -69,7 +69,19 @@ class MethodSpec:
                 return False
         return self.bridge is None or self.bridge.met(bridge)
 
+    def resolve(self) -> Handler:
+        """The handler function (imported on the first call, then cached)."""
+        found = _HANDLERS.get(self.handler)
+        if found is None:
+            module, _, name = self.handler.partition(":")
+            found = _HANDLERS[self.handler] = getattr(importlib.import_module(module), name)
+        return found
 
+
+_HANDLERS: dict[str, Handler] = {}
+
+
+M, S, B = "imsg.rpc.methods:", "imsg.rpc.status:", "imsg.rpc.bridge_methods:"
 _MESSAGE_FILTERS: Accepted = {"participants": (), "start": (), "end": (), "attachments": (),
                               "convert_attachments": ()}
 _SEND: Accepted = {
@@ -80,99 +92,99 @@ _SEND: Accepted = {
 }
 
 _BRIDGE_MUTATIONS: list[MethodSpec] = [  # (the reference's order, after send)
-    MethodSpec(("send.tracked",), "mutation", bm.send_tracked, _SEND, needs_db=True,
+    MethodSpec(("send.tracked",), "mutation", B + "send_tracked", _SEND, needs_db=True,
                bridge=BridgeNeed(all=("clientMessageGuidReservation",))),
-    MethodSpec(("chats.create",), "mutation", bm.chats_create, bm.PARAMS["chats.create"],
+    MethodSpec(("chats.create",), "mutation", B + "chats_create", bp.PARAMS["chats.create"],
                bridge=BridgeNeed(all=("createChat",))),
-    MethodSpec(("chats.delete",), "mutation", bm.chats_delete, bm.PARAMS["chat"],
+    MethodSpec(("chats.delete",), "mutation", B + "chats_delete", bp.PARAMS["chat"],
                bridge=BridgeNeed(any=("deleteChat", "removeChat"))),
-    MethodSpec(("chats.markUnread",), "mutation", bm.chats_mark_unread, bm.PARAMS["chat"],
+    MethodSpec(("chats.markUnread",), "mutation", B + "chats_mark_unread", bp.PARAMS["chat"],
                bridge=BridgeNeed(all=("markChatUnread",))),
-    MethodSpec(("send.rich",), "mutation", bm.send_rich, bm.PARAMS["send.rich"],
+    MethodSpec(("send.rich",), "mutation", B + "send_rich", bp.PARAMS["send.rich"],
                bridge=BridgeNeed(all=("sendMessage",))),
-    MethodSpec(("send.attachment",), "mutation", bm.send_attachment,
-               bm.PARAMS["send.attachment"], bridge=BridgeNeed(all=("sendAttachment",))),
-    MethodSpec(("send.multipart",), "mutation", bm.send_multipart, bm.PARAMS["send.multipart"],
+    MethodSpec(("send.attachment",), "mutation", B + "send_attachment",
+               bp.PARAMS["send.attachment"], bridge=BridgeNeed(all=("sendAttachment",))),
+    MethodSpec(("send.multipart",), "mutation", B + "send_multipart", bp.PARAMS["send.multipart"],
                needs_db=True, bridge=BridgeNeed(all=("sendMultipart",))),
-    MethodSpec(("send.sticker",), "mutation", bm.send_sticker, bm.PARAMS["send.sticker"],
+    MethodSpec(("send.sticker",), "mutation", B + "send_sticker", bp.PARAMS["send.sticker"],
                needs_db=True, bridge=BridgeNeed(all=("stickerSend",))),
-    MethodSpec(("poll.send", "messages.poll.send"), "mutation", bm.poll_send,
-               bm.PARAMS["poll.send"], bridge=BridgeNeed(all=("pollPayloadMessage",))),
-    MethodSpec(("poll.vote", "messages.poll.vote"), "mutation", bm.poll_vote,
-               bm.PARAMS["poll.vote"], needs_db=("balloon_payloads",),
+    MethodSpec(("poll.send", "messages.poll.send"), "mutation", B + "poll_send",
+               bp.PARAMS["poll.send"], bridge=BridgeNeed(all=("pollPayloadMessage",))),
+    MethodSpec(("poll.vote", "messages.poll.vote"), "mutation", B + "poll_vote",
+               bp.PARAMS["poll.vote"], needs_db=("balloon_payloads",),
                bridge=BridgeNeed(all=("pollVoteMessage",))),
     MethodSpec(("poll.unvote", "polls.unvote", "messages.poll.unvote"), "mutation",
-               bm.poll_unvote, bm.PARAMS["poll.vote"],
+               B + "poll_unvote", bp.PARAMS["poll.vote"],
                needs_db=("balloon_payloads", "reactions"),
                bridge=BridgeNeed(all=("pollVoteMessage",))),
-    MethodSpec(("tapback",), "mutation", bm.tapback, bm.PARAMS["tapback"],
+    MethodSpec(("tapback",), "mutation", B + "tapback", bp.PARAMS["tapback"],
                bridge=BridgeNeed(all=("sendReaction",))),
     # typing/read: the Swift tool lists them without a bridge (it falls back to IMCore
     # directly); imsg has only the bridge, so they are listed when a v2 helper answers.
-    MethodSpec(("typing",), "mutation", bm.typing, bm.PARAMS["typing"],
+    MethodSpec(("typing",), "mutation", B + "typing", bp.PARAMS["typing"],
                bridge=BridgeNeed(registry=False)),
-    MethodSpec(("read",), "mutation", bm.read, bm.PARAMS["read"],
+    MethodSpec(("read",), "mutation", B + "read", bp.PARAMS["read"],
                bridge=BridgeNeed(registry=False)),
-    MethodSpec(("message.edit",), "mutation", bm.message_edit, bm.PARAMS["message.edit"],
+    MethodSpec(("message.edit",), "mutation", B + "message_edit", bp.PARAMS["message.edit"],
                bridge=BridgeNeed(any=("editMessageItemTranslation", "editMessageItem",
                                       "editMessage"))),
-    MethodSpec(("message.unsend",), "mutation", bm.message_unsend,
-               bm.PARAMS["message.unsend"], bridge=BridgeNeed(all=("retractMessagePart",))),
-    MethodSpec(("message.delete",), "mutation", bm.message_delete,
-               bm.PARAMS["message.target"], bridge=BridgeNeed(all=("deleteMessage",))),
-    MethodSpec(("message.notifyAnyways",), "mutation", bm.message_notify_anyways,
-               bm.PARAMS["message.target"], bridge=BridgeNeed(all=("notifyAnyways",))),
-    MethodSpec(("group.rename",), "mutation", bm.group_rename, bm.PARAMS["group.rename"],
+    MethodSpec(("message.unsend",), "mutation", B + "message_unsend",
+               bp.PARAMS["message.unsend"], bridge=BridgeNeed(all=("retractMessagePart",))),
+    MethodSpec(("message.delete",), "mutation", B + "message_delete",
+               bp.PARAMS["message.target"], bridge=BridgeNeed(all=("deleteMessage",))),
+    MethodSpec(("message.notifyAnyways",), "mutation", B + "message_notify_anyways",
+               bp.PARAMS["message.target"], bridge=BridgeNeed(all=("notifyAnyways",))),
+    MethodSpec(("group.rename",), "mutation", B + "group_rename", bp.PARAMS["group.rename"],
                bridge=BridgeNeed(all=("setDisplayName",))),
-    MethodSpec(("group.setIcon",), "mutation", bm.group_set_icon, bm.PARAMS["group.setIcon"],
+    MethodSpec(("group.setIcon",), "mutation", B + "group_set_icon", bp.PARAMS["group.setIcon"],
                bridge=BridgeNeed(all=("updateGroupPhoto",))),
-    MethodSpec(("group.addParticipant",), "mutation", bm.group_add_participant,
-               bm.PARAMS["group.member"], bridge=BridgeNeed(all=("addParticipant",))),
-    MethodSpec(("group.removeParticipant",), "mutation", bm.group_remove_participant,
-               bm.PARAMS["group.member"], bridge=BridgeNeed(all=("removeParticipant",))),
-    MethodSpec(("group.leave",), "mutation", bm.group_leave, bm.PARAMS["chat"],
+    MethodSpec(("group.addParticipant",), "mutation", B + "group_add_participant",
+               bp.PARAMS["group.member"], bridge=BridgeNeed(all=("addParticipant",))),
+    MethodSpec(("group.removeParticipant",), "mutation", B + "group_remove_participant",
+               bp.PARAMS["group.member"], bridge=BridgeNeed(all=("removeParticipant",))),
+    MethodSpec(("group.leave",), "mutation", B + "group_leave", bp.PARAMS["chat"],
                bridge=BridgeNeed(all=("leaveChat",))),
-    MethodSpec(("contacts.shouldShareContact",), "read", bm.contacts_should_share,
-               bm.PARAMS["chat"], bridge=BridgeNeed(all=("namePhotoShouldOffer",))),
-    MethodSpec(("contacts.shareContactCard",), "mutation", bm.contacts_share_card,
-               bm.PARAMS["chat"], bridge=BridgeNeed(all=("namePhotoShare",))),
-    MethodSpec(("handles.check",), "read", bm.handles_check, bm.PARAMS["handles.check"],
+    MethodSpec(("contacts.shouldShareContact",), "read", B + "contacts_should_share",
+               bp.PARAMS["chat"], bridge=BridgeNeed(all=("namePhotoShouldOffer",))),
+    MethodSpec(("contacts.shareContactCard",), "mutation", B + "contacts_share_card",
+               bp.PARAMS["chat"], bridge=BridgeNeed(all=("namePhotoShare",))),
+    MethodSpec(("handles.check",), "read", B + "handles_check", bp.PARAMS["handles.check"],
                bridge=BridgeNeed(registry=False, all=("checkIMessageAvailability",))),
 ]
 
 CATALOG: list[MethodSpec] = [
-    MethodSpec(("initialize",), "control", status.initialize, {"protocol_version": ()}),
-    MethodSpec(("status",), "read", status.status, {}),
-    MethodSpec(("watch.unsubscribe",), "control", methods.watch_unsubscribe,
+    MethodSpec(("initialize",), "control", S + "initialize", {"protocol_version": ()}),
+    MethodSpec(("status",), "read", S + "status", {}),
+    MethodSpec(("watch.unsubscribe",), "control", M + "watch_unsubscribe",
                {"subscription": ()}),
-    MethodSpec(("chats.list",), "read", methods.chats_list,
+    MethodSpec(("chats.list",), "read", M + "chats_list",
                {"limit": (), "unread_only": ("unreadOnly",)}, needs_db=True),
-    MethodSpec(("chats.get", "group"), "read", methods.chats_get, {"chat_id": ()},
+    MethodSpec(("chats.get", "group"), "read", M + "chats_get", {"chat_id": ()},
                needs_db=True),
-    MethodSpec(("messages.stats",), "read", methods.messages_stats,
+    MethodSpec(("messages.stats",), "read", M + "messages_stats",
                {"chat_id": (), "time_zone": (), "include_media": ()}, needs_db=True),
-    MethodSpec(("messages.history",), "read", methods.messages_history,
+    MethodSpec(("messages.history",), "read", M + "messages_history",
                {"chat_id": (), "limit": (), **_MESSAGE_FILTERS, "edit_history": ()},
                needs_db=True),
-    MethodSpec(("messages.search",), "read", methods.messages_search,
+    MethodSpec(("messages.search",), "read", M + "messages_search",
                {"query": (), "match": (), "limit": (), "chat_id": (), "attachments": (),
                 "edit_history": ()}, needs_db=True),
-    MethodSpec(("messages.after",), "read", methods.messages_after,
+    MethodSpec(("messages.after",), "read", M + "messages_after",
                {"since_rowid": (), "chat_id": (), "limit": (), "attachments": (),
                 "convert_attachments": (), "include_reactions": ()}, needs_db=True),
-    MethodSpec(("messages.scheduled",), "read", methods.messages_scheduled, {"limit": ()},
+    MethodSpec(("messages.scheduled",), "read", M + "messages_scheduled", {"limit": ()},
                needs_db=("scheduled_messages",)),
-    MethodSpec(("watch.subscribe",), "control", methods.watch_subscribe,
+    MethodSpec(("watch.subscribe",), "control", M + "watch_subscribe",
                {"chat_id": (), "since_rowid": (), **_MESSAGE_FILTERS, "include_reactions": (),
                 "include_updates": (), "debounce_ms": ("debounceMs",),
                 "buffer_limit": ("bufferLimit",)}, needs_db=True, streams=True),
-    MethodSpec(("bridge.events.subscribe",), "control", bm.bridge_events_subscribe,
-               bm.PARAMS["bridge.events.subscribe"], bridge=BridgeNeed(registry=False,
+    MethodSpec(("bridge.events.subscribe",), "control", B + "bridge_events_subscribe",
+               bp.PARAMS["bridge.events.subscribe"], bridge=BridgeNeed(registry=False,
                                                                       events=True),
                streams=True),
-    MethodSpec(("message.send_status",), "read", methods.send_status, {"guid": ()},
+    MethodSpec(("message.send_status",), "read", M + "send_status", {"guid": ()},
                needs_db=True),
-    MethodSpec(("send",), "mutation", methods.send, _SEND, needs_db=True),
+    MethodSpec(("send",), "mutation", M + "send", _SEND, needs_db=True),
     *_BRIDGE_MUTATIONS,
 ]
 

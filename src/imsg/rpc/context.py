@@ -16,8 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from imsg.chatdb.connection import default_db_path
-from imsg.chatdb.reader import ChatDB
+from imsg.chatdb.connection import Schema, connect_readonly, default_db_path, probe_schema
 from imsg.errors import (
     BRIDGE_NOT_STARTED,
     BridgeUnavailable,
@@ -29,6 +28,7 @@ from imsg.errors import (
 if TYPE_CHECKING:
     from imsg.bridge.client import BridgeClient
     from imsg.bridge.probe import HelperStatus
+    from imsg.chatdb.reader import ChatDB
 
 Identity = tuple[int, int]
 
@@ -61,10 +61,27 @@ class Database:
             if current[0] == identity:
                 return current[1]
             current[1].close()
+        from imsg.chatdb.reader import ChatDB  # the first read pays for it, not the start
+
         db = ChatDB(self.path)
         with self._lock:
             self._open[key] = (identity, db)
         return db
+
+    def schema(self) -> Schema:
+        """The columns of the database the path names now (what ``status`` reports): from
+        this thread's open connection, else from a short-lived one, so answering ``status``
+        or ``initialize`` does not load the reader. Raises what ``get`` raises."""
+        identity = _identity(self.path)
+        with self._lock:
+            current = self._open.get(threading.get_ident())
+        if current is not None and current[0] == identity:
+            return current[1].schema
+        conn = connect_readonly(self.path)
+        try:
+            return probe_schema(conn, self.path)
+        finally:
+            conn.close()
 
     def close(self) -> None:
         with self._lock:

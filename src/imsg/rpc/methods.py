@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from imsg.chatdb.filters import Filters
 from imsg.chatdb.models import Message
-from imsg.chatdb.reader import ChatDB, Filters
 from imsg.errors import AutomationDenied
 from imsg.rpc.context import Context
 from imsg.rpc.errors import InvalidParams
 from imsg.rpc.params import Params, chat_selector, target_or_chat
 
 if TYPE_CHECKING:
+    from imsg.chatdb.reader import ChatDB
     from imsg.watch import Watcher
 
 log = logging.getLogger("imsg.rpc")

@@ -42,15 +42,13 @@ import os
 import signal
 import sys
 import threading
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
 from imsg.bridge.state import BridgeState
-from imsg.errors import ImsgError, MutationLaneBlocked, SendError
+from imsg.errors import ImsgError
 from imsg.rpc import protocol
-from imsg.rpc.bridge_methods import BlocksLane
 from imsg.rpc.catalog import BY_NAME, MethodSpec
 from imsg.rpc.context import Context, Database, Permissions
 from imsg.rpc.errors import (
@@ -62,6 +60,7 @@ from imsg.rpc.errors import (
     ServerBusy,
     to_rpc_error,
 )
+from imsg.rpc.lane import MutationLane
 from imsg.rpc.methods import WatchSpec
 from imsg.rpc.params import Params
 from imsg.rpc.subscriptions import STALL_S, StreamSpec, Subscription, SubscriptionSet
@@ -85,56 +84,6 @@ MAX_BATCH_RESPONSE = 16 * 1024 * 1024
 READERS = 4
 GRACE_S = 0.5  # after a signal: how long reads still running may take to answer
 FLUSH_STALL_S = 60.0  # at shutdown: how long the client may go without reading a byte
-LANE_BLOCK_S = 600.0  # how long a mutation still in flight blocks later ones, at most
-
-
-class MutationLane:
-    """One FIFO worker for every mutation of the server, blocked after ``still_in_flight``."""
-
-    def __init__(self) -> None:
-        self._worker = Workers(1, "imsg-mutation")
-        self._blocked_by: SendError | None = None
-        self._blocked_until = 0.0
-
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await self._worker.run(self._guarded, fn, args)
-
-    def _guarded(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-        # Checked when the mutation's turn comes, so mutations queued behind the one that
-        # blocks the lane are refused too.
-        self.check()
-        try:
-            value = fn(*args)
-        except SendError as err:
-            if err.disposition == "still_in_flight":
-                self._block(err)
-            raise
-        if isinstance(value, BlocksLane):  # answered, then blocks (a poll's late caption)
-            self._block(value.cause)
-            return value.result
-        return value
-
-    def _block(self, err: SendError) -> None:
-        log.error("mutation lane blocked: %s", err.message)
-        self._blocked_by = err
-        self._blocked_until = time.monotonic() + LANE_BLOCK_S
-
-    def check(self) -> None:
-        """Raise MutationLaneBlocked while an earlier mutation may still complete (until its
-        ``settled`` check says it no longer can, or ``LANE_BLOCK_S`` has passed)."""
-        if self._blocked_by is None:
-            return
-        if time.monotonic() >= self._blocked_until:
-            log.warning("mutation lane unblocked after %gs", LANE_BLOCK_S)
-            self._blocked_by = None
-            return
-        settled = self._blocked_by.settled
-        if settled is not None and settled():
-            log.warning("mutation lane unblocked: the %s in flight can no longer complete",
-                        self._blocked_by.operation)
-            self._blocked_by = None
-            return
-        raise MutationLaneBlocked(self._blocked_by)
 
 
 class Server:
@@ -344,12 +293,12 @@ class Session:
             self.server.mutations.check()
             if self._closing:
                 raise ServerBusy("server is shutting down")
-            return await self.server.mutations.run(spec.handler, self._ctx, params)
+            return await self.server.mutations.run(spec.resolve(), self._ctx, params)
         if spec.lane == "read":
-            return await self.server.readers.run(spec.handler, self._ctx, params)
+            return await self.server.readers.run(spec.resolve(), self._ctx, params)
         if spec.streams:
             return await self._subscribe(spec, params)
-        return await self.server.control.run(spec.handler, self._ctx, params)
+        return await self.server.control.run(spec.resolve(), self._ctx, params)
 
     async def _subscribe(self, spec: MethodSpec, params: Params) -> object:
         if self._closing:
@@ -358,7 +307,7 @@ class Session:
             raise ServerBusy("subscription limit exceeded")
         self._subscribing += 1
         try:
-            value = await self.server.control.run(spec.handler, self._ctx, params)
+            value = await self.server.control.run(spec.resolve(), self._ctx, params)
         finally:
             self._subscribing -= 1
         if self._is_closing():  # the session closed while the watcher was being created

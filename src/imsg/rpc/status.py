@@ -44,7 +44,7 @@ def snapshot(ctx: Context) -> dict[str, Any]:
     features: dict[str, bool] | None = None
     profile: str | None = None
     try:
-        schema = ctx.db.get().schema
+        schema = ctx.db.schema()
     except ImsgError as err:
         database.update(ready=False, error=_database_error(err))
         if isinstance(err, PermissionDenied):
