@@ -177,6 +177,8 @@ def status(config_path: str, state_dir: str | None, as_json: bool) -> None:
         for account in config.accounts:
             report: dict[str, Any] = {"account": account.id, "enabled": account.enabled}
             try:
+                if not account.enabled:
+                    raise ImsgError("not started: the account is disabled")
                 info = asyncio.run(probe_account(account))
                 report["child"] = {"ok": True, **info.to_json()}
             except ImsgError as err:

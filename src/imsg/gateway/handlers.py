@@ -196,20 +196,23 @@ async def _communicate(proc: asyncio.subprocess.Process, data: bytes) -> tuple[b
     return out, err
 
 
-def _webhook_handler(config: HandlerConfig) -> Handler:
-    import httpx
+class _Webhook:
+    """The webhook handler; ``aclose`` releases its connection pool."""
 
-    client: httpx.AsyncClient | None = None
+    def __init__(self, config: HandlerConfig) -> None:
+        import httpx
 
-    async def run(envelope: dict[str, Any]) -> Answer:
-        nonlocal client
-        if client is None:
-            client = httpx.AsyncClient(timeout=config.timeout_s,
-                                       headers=dict(config.headers))
+        self.config = config
+        self.client = httpx.AsyncClient(timeout=config.timeout_s, headers=dict(config.headers))
+
+    async def __call__(self, envelope: dict[str, Any]) -> Answer:
+        import httpx
+
+        config = self.config
         reason = ""
         for attempt in range(WEBHOOK_ATTEMPTS):
             try:
-                response = await client.post(config.webhook, json=envelope)
+                response = await self.client.post(config.webhook, json=envelope)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 reason = str(exc) or type(exc).__name__
                 if attempt + 1 < WEBHOOK_ATTEMPTS:
@@ -227,7 +230,12 @@ def _webhook_handler(config: HandlerConfig) -> Handler:
                                 base_dir=config.base_dir)
         raise HandlerError(f"webhook unreachable after {WEBHOOK_ATTEMPTS} attempts: {reason}")
 
-    return run
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _webhook_handler(config: HandlerConfig) -> Handler:
+    return _Webhook(config)
 
 
 def load_python_target(target: str, base_dir: str) -> Callable[..., Any]:

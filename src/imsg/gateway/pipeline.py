@@ -52,6 +52,7 @@ from imsg.gateway.handlers import Answer, Handler, HandlerError, Reply
 from imsg.gateway.handles import normalize_handle
 from imsg.gateway.inbound import Inbound, MalformedMessage, parse_message
 from imsg.gateway.remote import RemoteError, fetch, safe_name
+from imsg.gateway.state import State
 
 HISTORY_CHATS = 1000
 WARNED_MAX = 10_000
@@ -77,7 +78,7 @@ def pairing_text(sender: str, code: str) -> str:
 
 
 class Pipeline:
-    def __init__(self, account: AccountConfig, state: Any, outbox: Outbox,
+    def __init__(self, account: AccountConfig, state: State, outbox: Outbox,
                  handler: Handler | None, *, media_dir: str,
                  log: logging.Logger | None = None,
                  clock: Callable[[], float] = time.time) -> None:

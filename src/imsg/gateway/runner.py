@@ -123,6 +123,10 @@ class Gateway:
             await account.supervisor.stop()
         await asyncio.gather(*(a.task for a in accounts if a.task is not None),
                              return_exceptions=True)
+        for account in accounts:
+            close = getattr(account.pipeline.handler, "aclose", None)
+            if close is not None:
+                await close()
         self.state.close()
         self._stopped.set()
 
