@@ -47,6 +47,9 @@ the exit code the CLI ends with, so the same failure reads the same everywhere::
     ├── LaunchFailed                  -32603  exit 33  `imsg launch` refused or failed (``reason``:
     │                                                  sip_enabled, sip_unknown, dylib_not_found,
     │                                                  launch_failed, ready_timeout)
+    ├── SendNotAllowed                -32602  exit 34  `imsg mcp`: sending is off (no
+    │                                                  --allow-send) or the target is not in
+    │                                                  --allow-to; nothing was sent
     ├── OutputError                   -32603  exit 19  stdout cannot be written
     ├── SocketInUse                   -32603  exit 21  another process serves (or took over) the
     │                                                  socket path
@@ -406,6 +409,15 @@ class LaunchFailed(ImsgError):
         super().__init__(message)
         self.reason = reason
         self.dylib = dylib
+
+
+class SendNotAllowed(ImsgError):
+    """``imsg mcp`` refused a send, tapback, typing indicator or read receipt before doing
+    anything: the server was not started with ``--allow-send``, or the target is outside
+    ``--allow-to``."""
+
+    rpc_code = INVALID_PARAMS
+    exit_code = 34
 
 
 class OutputError(ImsgError):

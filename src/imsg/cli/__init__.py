@@ -65,6 +65,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nickname": ("imsg.cli.bridge:nickname", "A Name & Photo nickname or Contacts name."),
     "name-photo": ("imsg.cli.bridge:name_photo", "Offer or share your Name & Photo (bridge)."),
     "rpc": ("imsg.cli.serve:rpc", "Serve JSON-RPC 2.0 on stdio or a Unix socket."),
+    "mcp": ("imsg.cli.mcp:mcp", "Serve iMessage as MCP tools on stdio (Claude, Cursor…)."),
     "service": ("imsg.cli.serve:service", "Run `imsg rpc --socket` as a per-user service."),
     "doctor": ("imsg.cli.serve:doctor", "Check permissions, database and service; print fixes."),
     "sim": ("imsg.sim.cli:sim", "Simulate Messages: build a chat.db and write into it."),
