@@ -620,3 +620,29 @@ def test_age_counts_from_arrival_not_from_a_late_turn(tmp_path: Path) -> None:
         await wait_for(lambda: recorder.texts == ["first", "second"])
 
     run(with_gateway(fake_config(tmp_path, fake), tmp_path / "state", recorder, body))
+
+
+def test_without_messages_after_the_watch_replay_is_the_catch_up(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A child that cannot page (no messages.after) replays through watch.subscribe; the
+    replay is still bounded and handled once."""
+    caplog.set_level(logging.INFO, logger="imsg.gateway")
+    fake = start(tmp_path, {"after": False})
+    state = State(str(tmp_path / "state"))
+    state.set_cursor("default", 1)
+    state.close()
+    fake.add(*(message(2 + i, f"while down {i}") for i in range(5)))
+    recorder = Recorder()
+
+    async def body(gateway: Gateway) -> None:
+        await subscribed(gateway)
+        await wait_for(lambda: len(recorder.texts) == 3)
+        fake.add(message(10, "live"))
+        await wait_for(lambda: len(recorder.texts) == 4)
+
+    run(with_gateway(fake_config(tmp_path, fake, replayMaxRows=3), tmp_path / "state",
+                     recorder, body))
+    assert recorder.texts == ["while down 2", "while down 3", "while down 4", "live"]
+    assert not fake.requests("messages.after")
+    assert fake.requests("watch.subscribe")[0]["params"]["since_rowid"] == 1
+    assert lines(caplog, "replay: 5 rows")
