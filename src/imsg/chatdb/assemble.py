@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from imsg.chatdb import decode, polls
 from imsg.chatdb.chats import UNJOINED, ChatRef
 from imsg.chatdb.dates import APPLE_EPOCH_UNIX, iso_from_apple, iso_from_unix_ns
 from imsg.chatdb.models import Attachment, Message, Poll, Reaction, URLPreview
@@ -93,7 +92,9 @@ def build(
 
 
 def _named(reaction: Reaction, names: dict[str, str]) -> Reaction:
-    name = names.get(reaction.sender)
+    """``reaction`` with its sender's contact name; never for my own tapbacks (in a direct chat
+    Messages files them under the other party's handle)."""
+    name = None if reaction.is_from_me else names.get(reaction.sender)
     if name is None:
         return reaction
     return Reaction(id=reaction.id, type=reaction.type, emoji=reaction.emoji,
@@ -103,6 +104,8 @@ def _named(reaction: Reaction, names: dict[str, str]) -> Reaction:
 
 def _load_attachments(db: ChatDB, rows: list[tuple[Any, ...]], extras: _Extras, *,
                       wanted: bool) -> None:
+    from imsg.chatdb import decode
+
     ids = [r[_F["rowid"]] for r in rows
            if r[_F["has_attachments"]] and (wanted or r[_F["is_audio"]])]
     for chunk in chunks(ids):
@@ -136,6 +139,8 @@ def _load_parents(db: ChatDB, rows: list[tuple[Any, ...]], extras: _Extras) -> N
     """Texts and senders of what rows reply to: the thread originator, else a non-tapback
     associated message (never the ``reply_to_guid`` column: Messages sets it on ordinary
     messages too, to the previous message of the chat)."""
+    from imsg.chatdb import decode
+
     parents = {r[_F["thread_originator_guid"]] for r in rows if r[_F["thread_originator_guid"]]}
     parents |= {
         decode.target_guid(r[_F["assoc_guid"]])
@@ -152,6 +157,8 @@ def _load_parents(db: ChatDB, rows: list[tuple[Any, ...]], extras: _Extras) -> N
 
 def _load_reactions(db: ChatDB, rows: list[tuple[Any, ...]], extras: _Extras) -> None:
     """Aggregate tapbacks per target in date order: one per sender; remove deletes."""
+    from imsg.chatdb import decode
+
     variants: list[str] = []
     for r in rows:
         guid = r[_F["guid"]]
@@ -197,6 +204,8 @@ def _load_reactions(db: ChatDB, rows: list[tuple[Any, ...]], extras: _Extras) ->
 def _load_polls(db: ChatDB, rows: list[tuple[Any, ...]], extras: _Extras) -> None:
     """Decode poll rows; name the options votes picked (from the poll and its "Add Choice"
     rows); give an untitled poll the question of the caption row that answers it."""
+    from imsg.chatdb import polls
+
     for r in rows:
         if not polls.is_candidate(r[_F["balloon"]], r[_F["assoc_type"]]):
             continue
@@ -227,6 +236,8 @@ def _load_polls(db: ChatDB, rows: list[tuple[Any, ...]], extras: _Extras) -> Non
 
 def _option_texts(db: ChatDB, poll_guids: list[str]) -> dict[str, dict[str, str]]:
     """poll guid → option id → label, from the poll row and its "Add Choice" rows."""
+    from imsg.chatdb import decode, polls
+
     found: dict[str, dict[str, str]] = {}
     for chunk in chunks(poll_guids, 200):
         guids = list(chunk)
@@ -250,6 +261,8 @@ def _option_texts(db: ChatDB, poll_guids: list[str]) -> dict[str, dict[str, str]
 def _captions(db: ChatDB, polls_found: list[tuple[int, int, str]]) -> dict[str, str]:
     """poll guid → the text of the earliest plain row of its chat answering it (within the
     next 20 rows)."""
+    from imsg.chatdb import decode
+
     questions: dict[str, str] = {}
     for chunk in chunks(polls_found, 300):
         sql = db.q.poll_captions(len(chunk))
@@ -265,6 +278,8 @@ def _captions(db: ChatDB, polls_found: list[tuple[int, int, str]]) -> dict[str, 
 def _message(
     row: tuple[Any, ...], ref: ChatRef, extras: _Extras, edit_history: bool
 ) -> Message:
+    from imsg.chatdb import decode
+
     rowid = row[_F["rowid"]]
     guid = row[_F["guid"]] or ""
     text = decode.row_text(row[_F["text"]], row[_F["body"]])

@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-from imsg.chatdb import assemble, decode
+from imsg.chatdb import assemble
 from imsg.chatdb.assemble import chunks as _chunks
 from imsg.chatdb.chats import (
     UNJOINED,
@@ -483,6 +483,8 @@ class ChatDB:
             cursor = rows[-1][0]
 
     def _search_texts(self, rows: list[tuple[Any, ...]]) -> Iterator[SearchText]:
+        from imsg.chatdb import decode
+
         transcripts: dict[int, str] = {}
         voice = [row[0] for row in rows if row[8] and not row[7]]
         for chunk in _chunks(voice):
@@ -503,6 +505,8 @@ class ChatDB:
 
     def iter_texts(self, after_rowid: int = 0, page: int = 5000) -> Iterator[tuple[int, str]]:
         """(ROWID, text) of every message in ROWID order, in bounded pages (constant memory)."""
+        from imsg.chatdb import decode
+
         cursor = after_rowid
         text_of = decode.row_text  # bound once: this loop runs for every message
         while True:
@@ -541,6 +545,8 @@ def _converted(messages: list[Message]) -> list[Message]:
 def _matcher(needle: str, exact: bool) -> Callable[[Any, Any, Any], bool]:
     """``imsg_matches(text, body, user_info)``: the text history shows (a voice message with
     no text shows its transcript), casefolded, contains or equals ``needle``."""
+    from imsg.chatdb import decode
+
     def matches(text: Any, body: Any, user_info: Any) -> bool:
         value = decode.row_text(text, body)
         if isinstance(user_info, bytes) and value.strip("\ufffc ") == "":

@@ -7,7 +7,6 @@ from typing import Any, TypeVar
 
 import click
 
-from imsg import format
 from imsg.chatdb.reader import ChatDB, Filters
 from imsg.cli.options import (
     POSITIVE,
@@ -44,7 +43,12 @@ def chats(limit: int, unread_only: bool, db: str | None, as_json: bool, **_: Any
     out = Output(as_json)
     with ChatDB(db) as chat_db:
         for chat in chat_db.chats(limit, unread_only=unread_only):
-            out.obj(chat) if as_json else out.line(format.chat_line(chat))
+            if as_json:
+                out.obj(chat)
+            else:
+                from imsg import format  # human output only: JSON never needs it
+
+                out.line(format.chat_line(chat))
 
 
 @click.command()
@@ -57,6 +61,8 @@ def group(chat_id: int, db: str | None, as_json: bool, **_: Any) -> None:
     Example:
       imsg group --chat-id 7
     """
+    from imsg import format
+
     out = Output(as_json)
     with ChatDB(db) as chat_db:
         detail = chat_db.group(chat_id)
@@ -133,5 +139,7 @@ def emit_messages(out: Output, messages: Iterable[Any], attachments: bool, *,
         if out.as_json:
             out.obj(message)
         else:
+            from imsg import format  # human output only: JSON never needs it
+
             for line in format.message_lines(message, attachments=attachments):
                 out.line(line)
