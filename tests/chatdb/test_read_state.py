@@ -119,6 +119,21 @@ def test_contact_names_on_messages_reactions_and_direct_chats(
     assert lookups == [[ALICE], [ALICE, BOB]]
 
 
+def test_my_tapbacks_in_a_direct_chat_carry_no_sender_name(
+        sim: SimDB, isolated_home: Path) -> None:
+    """Messages files my tapback in a direct chat under the other party's handle: it must not
+    be shown as theirs (the Swift tool names non-self senders only)."""
+    SimAddressBook.create(str(isolated_home)).add_contact(first="Alice", phones=[ALICE])
+    chat = sim.chat([ALICE])
+    row = sim.receive(chat, ALICE, "hi", at=T0)
+    sim.react(chat, row, "like", from_me=True, at=T0 + 1)
+    with ChatDB(sim.path) as db:
+        [message] = db.history(chat)
+    [mine] = message.reactions
+    assert mine.is_from_me and mine.sender == ALICE and mine.sender_name is None
+    assert message.sender_name == "Alice"
+
+
 def test_no_address_book_means_no_names(sim: SimDB, reader: ChatDB) -> None:
     chat = sim.chat([ALICE])
     sim.receive(chat, ALICE, "hi")
