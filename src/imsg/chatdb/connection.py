@@ -23,9 +23,10 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from imsg.errors import (
@@ -140,7 +141,6 @@ def connect_readonly(path: str) -> sqlite3.Connection:
             check_same_thread=False,
             cached_statements=256,
         )
-        conn.text_factory = _lenient_text
         try:
             conn.execute("PRAGMA query_only = 1")
         except BaseException:
@@ -153,6 +153,33 @@ def _lenient_text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
+@contextmanager
+def lenient_text(conn: sqlite3.Connection) -> Iterator[None]:
+    """Within: text that is not UTF-8 reads with invalid bytes replaced (for a cursor read in
+    steps, which ``fetch_all`` cannot retry)."""
+    conn.text_factory = _lenient_text
+    try:
+        yield
+    finally:
+        conn.text_factory = str
+
+
+def fetch_all(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """``conn.execute(sql, params).fetchall()``, decoding text at C speed; a result holding
+    text that is not UTF-8 (a poison row) is read again with invalid bytes replaced (U+FFFD),
+    so one bad row never fails a whole query."""
+    try:
+        return conn.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "decode" not in str(exc).lower():
+            raise
+    conn.text_factory = _lenient_text
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.text_factory = str
+
+
 def probe_schema(conn: sqlite3.Connection, path: str) -> Schema:
     """Read the column names of every table; raise if Messages' core tables are missing.
 
@@ -160,12 +187,12 @@ def probe_schema(conn: sqlite3.Connection, path: str) -> Schema:
     parse raises ``NotAMessagesDatabase``."""
     with translate_errors(path):
         tables = [
-            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            row[0] for row in fetch_all(conn, "SELECT name FROM sqlite_master WHERE type = 'table'")
             if isinstance(row[0], str) and '"' not in row[0]
         ]
         columns = {
             table.lower(): frozenset(
-                row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')
+                row[1] for row in fetch_all(conn, f'PRAGMA table_info("{table}")')
                 if isinstance(row[1], str)
             )
             for table in tables

@@ -33,6 +33,8 @@ from imsg.chatdb.connection import (
     Schema,
     connect_readonly,
     default_db_path,
+    fetch_all,
+    lenient_text,
     probe_schema,
     translate_errors,
 )
@@ -101,7 +103,7 @@ class ChatDB:
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read query (SQL from ``Queries``); errors come out as ``imsg.errors``."""
         with self._lock, translate_errors(self.path):
-            return self._conn.execute(sql, params).fetchall()
+            return fetch_all(self._conn, sql, params)
 
     def _detect_unit(self) -> bool:
         """True when dates are nanoseconds (all modern DBs), for SQL date bounds."""
@@ -339,7 +341,7 @@ class ChatDB:
         refs = dict(refs or {})
         items: list[Dated] = []
         partners: dict[int, Dated | None] = {}
-        with self._lock, translate_errors(self.path):
+        with self._lock, translate_errors(self.path), lenient_text(self._conn):
             cursor = self._conn.execute(sql, params)
             try:
                 want = limit
