@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import CallToolResult
 
 from imsg.sim.addressbook import SimAddressBook, fill_demo_contacts
 from imsg.sim.demo import ALICE, BOB, fill_demo
 from imsg.sim.messages import SimAttachment, SimDB
-from mcp import Client
 
 CALL_TIMEOUT_S = 30.0
 DEMO_NOW = 1_770_000_000.0  # 2026-02-02T02:40:00Z: the demo history's clock
