@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_reader import DATA, build  # noqa: E402
+from bench_reader import DATA, build
 
 QUERIES = (  # (label, query, match, chat: None or "largest")
     ("absent word", "xyzzy", "contains", None),
