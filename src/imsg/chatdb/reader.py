@@ -45,6 +45,8 @@ from imsg.chatdb.previews import Dated, fold_page, is_url_preview
 from imsg.chatdb.queries import FIELD, SEND_STATUS_COLUMNS, Queries, send_status_sql
 from imsg.errors import ChatNotFound, InvalidInput
 
+_REF_CACHE_MAX = 10_000
+
 __all__ = ["UNJOINED", "ChatDB", "ChatRef", "Filters", "SearchText"]
 
 _F = FIELD
@@ -87,6 +89,10 @@ class ChatDB:
             raise
         self.q = Queries.for_schema(self.schema)
         self._unit_ns = self._detect_unit()
+        # Chat context by chat id, valid while no other connection has committed anything
+        # (SQLite's data_version): paging through a quiet database reads each chat once.
+        self._ref_cache: dict[int, ChatRef] = {}
+        self._ref_version: int | None = None
 
     def close(self) -> None:
         with self._lock:
@@ -182,11 +188,18 @@ class ChatDB:
         return [chat_ref(row, people.get(row[0], [])) for row in rows]
 
     def chat_refs(self, chat_ids: Iterable[int]) -> dict[int, ChatRef]:
-        ids = sorted({c for c in chat_ids if c})
+        ids = {c for c in chat_ids if c}
+        version = self.rows("PRAGMA data_version")[0][0]
+        if version != self._ref_version or len(self._ref_cache) > _REF_CACHE_MAX:
+            self._ref_cache, self._ref_version = {}, version
+        cache = self._ref_cache
+        missing = sorted(ids - cache.keys())
         rows: list[tuple[Any, ...]] = []
-        for chunk in _chunks(ids):
+        for chunk in _chunks(missing):
             rows.extend(self.rows(self.q.chats_by_ids(len(chunk)), chunk))
-        return {ref.id: ref for ref in self.refs(rows)}
+        for ref in self.refs(rows):
+            cache[ref.id] = ref
+        return {chat_id: cache[chat_id] for chat_id in ids if chat_id in cache}
 
     def chat_id_by(self, *, guid: str | None = None, identifier: str | None = None) -> int:
         """The ROWID of the chat with this guid, or the newest chat with this identifier;
