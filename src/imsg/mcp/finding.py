@@ -155,7 +155,7 @@ def _part_score(chat: Chat, part: _Part, names: dict[str, str],
                 phones[handle] = normalize_phone(handle, "US")
             if phones[handle] == part.address:
                 return 100.0 if direct else 90.0
-        return 0.0
+        # Not a participant's address: a short number ("5550188") may still be a fragment.
     best = 0.0
     title = fold(chat.display_name) if chat.is_group else ""
     if title and title != fold(chat.identifier):

@@ -164,9 +164,9 @@ def message_lines(message: Message, names: Names, *, stamp: str) -> list[str]:
     answers and its reactions. ``stamp`` is the time shown (``HH:MM`` under a day header)."""
     body = _body(message, names).replace("\n", "\n    ")
     if message.group_event is not None:
-        lines = [f"#{message.id} {stamp} {body}"]
+        lines = f"#{message.id} {stamp} {body}".split("\n")
     else:
-        lines = [f"#{message.id} {stamp} {sender(message, names)}: {body}"]
+        lines = f"#{message.id} {stamp} {sender(message, names)}: {body}".split("\n")
     if message.reply_to_text is not None and not message.retracted_at:
         who = person(message.reply_to_sender or "", names)
         lines.append(f"    ↳ reply to {who}: {clip(message.reply_to_text, QUOTE_LIMIT)}")
