@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.gateway.kit import Recorder, fake_config, make_fake, message, run, wait_for, with_gateway
 
 from imsg.gateway.runner import Gateway
+from tests.gateway.kit import Recorder, fake_config, make_fake, message, run, wait_for, with_gateway
 
 
 def restarts(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -163,9 +163,8 @@ def test_one_failing_account_never_stops_another(tmp_path: Path) -> None:
     good = make_fake(tmp_path, name="good")
     good.add(message(1, "old"))
     bad = make_fake(tmp_path, {"hang": True}, name="bad")
-    from tests.gateway.kit import FAST, write_config
-
     from imsg.gateway.config import load_config
+    from tests.gateway.kit import FAST, write_config
 
     path = write_config(tmp_path / "two.toml", {
         "dmPolicy": "open", "allowFrom": ["*"], **FAST, "probeTimeoutMs": 200,

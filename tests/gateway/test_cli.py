@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from tests.gateway.kit import FAST, make_fake, message, write_config
 
 from imsg.cli import main
 from imsg.gateway.state import State
+from tests.gateway.kit import FAST, make_fake, message, write_config
 
 
 def imsg(*args: str, env: dict[str, str] | None = None) -> Result:

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.gateway.kit import account, write_config
 
 from imsg.errors import ConfigInvalid, InvalidTarget
 from imsg.gateway.config import KEYS, load_config
 from imsg.gateway.delivery import send_params
 from imsg.gateway.handles import AllowList, entry_problem, normalize_handle
+from tests.gateway.kit import account, write_config
 
 README = Path(__file__).parents[2] / "README.md"
 

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.gateway.kit import ME, message, write_config
 
 from imsg.gateway.config import AccountConfig, load_config
 from imsg.gateway.decide import Decision, Dispatch, Drop, Pair, Snapshot, decide
 from imsg.gateway.envelope import HistoryEntry
 from imsg.gateway.inbound import parse_message
+from tests.gateway.kit import ME, message, write_config
 
 NOW = 1_800_000_000.0
 ISO_NOW = "2027-01-15T08:00:00.000Z"

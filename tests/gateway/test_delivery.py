@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.gateway.kit import account
 
 from imsg.gateway.client import NotSent, RpcError, Unanswered
 from imsg.gateway.delivery import Outbox
 from imsg.gateway.guards import EchoCache
 from imsg.gateway.handlers import Reply
 from imsg.gateway.probe import ChildInfo
+from tests.gateway.kit import account
 
 BRIDGE = ChildInfo("initialize", methods=frozenset({"send", "typing", "read", "tapback"}),
                    bridge_ready=True)

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.gateway.kit import FAST, Recorder, run, wait_for, with_gateway, write_config
-from tests.rpc.harness import sim_env
 
 from imsg.chatdb.reader import ChatDB
 from imsg.gateway.config import GatewayConfig, load_config
 from imsg.gateway.runner import Gateway
 from imsg.sim.messages import SimDB
 from imsg.sim.traffic import echo_twin, icloud_backlog, sms_conversation, unflagged_outgoing
+from tests.gateway.kit import FAST, Recorder, run, wait_for, with_gateway, write_config
+from tests.rpc.harness import sim_env
 
 IMSG = str(Path(sys.executable).with_name("imsg"))
 ALICE = "+15555550123"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.gateway.kit import message
 
 from imsg.gateway.guards import (
     EchoCache,
@@ -14,6 +13,7 @@ from imsg.gateway.guards import (
     reflection_marker,
 )
 from imsg.gateway.inbound import MalformedMessage, parse_message, strip_length_prefix
+from tests.gateway.kit import message
 
 # --- echo cache ---------------------------------------------------------------------------
 

@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from imsg.errors import StateError
+from imsg.gateway.runner import Gateway
+from imsg.gateway.state import State
 from tests.gateway.kit import (
     Fake,
     Recorder,
@@ -20,10 +24,6 @@ from tests.gateway.kit import (
     wait_for,
     with_gateway,
 )
-
-from imsg.errors import StateError
-from imsg.gateway.runner import Gateway
-from imsg.gateway.state import State
 
 OWNER = "+15550001111"
 STRANGER = "+15559998888"
@@ -646,3 +646,27 @@ def test_without_messages_after_the_watch_replay_is_the_catch_up(
     assert not fake.requests("messages.after")
     assert fake.requests("watch.subscribe")[0]["params"]["since_rowid"] == 1
     assert lines(caplog, "replay: 5 rows")
+
+
+def test_a_live_backlog_is_never_cut_by_the_replay_bound(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows that arrived while the gateway ran (waiting in the journal behind a slow handler)
+    are not downtime replays: a child restart does not skip them."""
+    monkeypatch.setattr("imsg.gateway.pipeline.MAX_QUEUED", 4)
+    monkeypatch.setattr("imsg.gateway.pipeline.REFILL_BELOW", 2)
+    fake = start(tmp_path)
+    recorder = Recorder(delay_s=0.02)
+
+    async def body(gateway: Gateway) -> None:
+        supervisor = gateway.accounts["default"].supervisor
+        await subscribed(gateway)
+        fake.add(*(message(10 + i, f"m{i}") for i in range(20)))
+        await wait_for(lambda: gateway.state.cursor("default") == 29)
+        assert supervisor.client is not None
+        supervisor.client.kill()
+        await wait_for(lambda: len(recorder.texts) == 20)
+
+    run(with_gateway(fake_config(tmp_path, fake, replayMaxRows=3, maxConcurrent=1),
+                     tmp_path / "state", recorder, body))
+    assert recorder.texts == [f"m{i}" for i in range(20)]
+    assert fake.starts == 2

@@ -12,6 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from imsg.gateway.config import load_config
+from imsg.gateway.remote import RemoteError, fetch, stage_outbound
+from imsg.gateway.runner import Gateway
 from tests.gateway.kit import (
     FAST,
     Recorder,
@@ -22,10 +26,6 @@ from tests.gateway.kit import (
     with_gateway,
     write_config,
 )
-
-from imsg.gateway.config import load_config
-from imsg.gateway.remote import RemoteError, fetch, stage_outbound
-from imsg.gateway.runner import Gateway
 
 FAKE_TOOL = '''#!{python} -S
 import json, os, shutil, sys

@@ -13,11 +13,13 @@ handler delays neither other conversations nor the reading of new messages. At m
 read back, oldest first, as the queues drain, so memory stays bounded whatever the backlog.
 
 During a catch-up (after a start or a child restart) admitted rows are held in the journal;
-``end_catchup`` then applies the replay bounds (``replayMaxRows``: beyond it the oldest rows
-are skipped, with a warning naming how many and which ROWIDs; ``replayMaxAgeMinutes``) and
-queues them. A live row whose date is more than ``staleAfterMinutes`` before its arrival (an
-iCloud backlog flush) is suppressed with a log line; ages count from arrival (the journal's
-``received_at``), never from when a busy gateway gets to the row.
+``end_catchup`` then applies the replay bounds to them and to rows a previous run left
+pending (``replayMaxRows``: beyond it the oldest are skipped, with a warning naming how many
+and which ROWIDs; ``replayMaxAgeMinutes``) and queues them. Rows that arrived live are never
+skipped for the row bound, however long the backlog. A live row whose date is more than
+``staleAfterMinutes`` before its arrival (an iCloud backlog flush) is suppressed with a log
+line; ages count from arrival (the journal's ``received_at``), never from when a busy gateway
+gets to the row.
 
 Each row is then decided (``decide``), logged on one line with its reason, and acted on: a
 drop is journaled as done; a pairing challenge records the request and (once per request, if
@@ -107,6 +109,7 @@ class Pipeline:
         self.counts: Counter[str] = Counter()
         self._sends_seen = state.last_send_id()
         self._sends_checked = 0.0
+        state.rearrive_pending(account.id, now=clock())
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- admission -----------------------------------------------------------------------------
@@ -175,10 +178,10 @@ class Pipeline:
         the replay bounds."""
         self.holding = False
         account = self.account.id
-        excess = (self.state.pending_count(account, after=self.high_water)
+        excess = (self.state.pending_count(account, after=self.high_water, replay_only=True)
                   - self.account.replay_max_rows)
         if excess > 0:
-            first, last = self.state.skip_oldest(
+            first, last = self.state.skip_oldest_replays(
                 account, excess, f"replay limit (replayMaxRows={self.account.replay_max_rows})",
                 after=self.high_water, now=self.clock())
             self.counts["replay_skipped"] += excess

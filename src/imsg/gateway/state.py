@@ -213,29 +213,40 @@ class State:
         return [Journaled(g, int(r), p or "{}", bool(rp), float(at))
                 for g, r, p, rp, at in rows]
 
-    def pending_count(self, account: str, *, after: int = -1 << 62) -> int:
+    def pending_count(self, account: str, *, after: int = -1 << 62,
+                      replay_only: bool = False) -> int:
         with self._translate("reading the journal"):
             (count,) = self.conn.execute(
                 "SELECT COUNT(*) FROM ingress WHERE account = ? AND status = 'pending' AND "
-                "rowid > ?", (account, after)).fetchone()
+                "rowid > ? AND replay >= ?", (account, after, int(replay_only))).fetchone()
         return int(count)
 
-    def skip_oldest(self, account: str, count: int, reason: str, *, after: int = -1 << 62,
-                    now: float | None = None) -> tuple[int, int]:
-        """Finish (as skipped) the ``count`` oldest pending rows above ``after``; their first
-        and last ROWID."""
+    def skip_oldest_replays(self, account: str, count: int, reason: str, *,
+                            after: int = -1 << 62,
+                            now: float | None = None) -> tuple[int, int]:
+        """Finish (as skipped) the ``count`` oldest pending replay rows above ``after``; their
+        first and last ROWID."""
         at = time.time() if now is None else now
+        oldest = ("SELECT guid, rowid FROM ingress WHERE account = ? AND status = 'pending' "
+                  "AND replay = 1 AND rowid > ? ORDER BY rowid LIMIT ?")
         with self._translate("skipping rows"), self._write():
             first, last = self.conn.execute(
-                "SELECT MIN(rowid), MAX(rowid) FROM (SELECT rowid FROM ingress WHERE "
-                "account = ? AND status = 'pending' AND rowid > ? ORDER BY rowid LIMIT ?)",
+                f"SELECT MIN(rowid), MAX(rowid) FROM ({oldest})",
                 (account, after, count)).fetchone()
             self.conn.execute(
                 "UPDATE ingress SET status = 'skipped', reason = ?, payload = NULL, "
-                "done_at = ? WHERE account = ? AND guid IN (SELECT guid FROM ingress WHERE "
-                "account = ? AND status = 'pending' AND rowid > ? ORDER BY rowid LIMIT ?)",
+                f"done_at = ? WHERE account = ? AND guid IN (SELECT guid FROM ({oldest}))",
                 (reason[:200], at, account, account, after, count))
         return int(first or 0), int(last or 0)
+
+    def rearrive_pending(self, account: str, *, now: float | None = None) -> int:
+        """Rows a previous run left pending count as replays arriving now (so the replay
+        bounds apply to them); how many."""
+        at = time.time() if now is None else now
+        with self._translate("reading the journal"), self._write():
+            return self.conn.execute(
+                "UPDATE ingress SET replay = 1, received_at = ? WHERE account = ? AND "
+                "status = 'pending'", (at, account)).rowcount
 
     def counts(self, account: str) -> dict[str, int]:
         with self._translate("reading the journal"):
