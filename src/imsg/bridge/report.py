@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from imsg import __version__
+from imsg import version
 from imsg.bridge.client import BridgeClient
 from imsg.bridge.container import Container
 from imsg.bridge.host import Sip, dylib_candidates, find_dylib, sip_status
@@ -105,10 +105,10 @@ class Report:
     def _available_lines(self) -> list[str]:
         helper = self.helper
         lines = ["  Available - IMCore bridge connected"]
-        version = f"  bridge version: v{helper.bridge_version or 0 if helper else 0}"
+        bridge = f"  bridge version: v{helper.bridge_version or 0 if helper else 0}"
         if helper is not None and helper.v2_ready:
-            version += " (v2 inbox active)"
-        lines.append(version)
+            bridge += " (v2 inbox active)"
+        lines.append(bridge)
         if helper is not None and helper.helper_version:
             lines.append(f"  helper dylib version: {helper.helper_version}")
         if self.mismatch:
@@ -133,7 +133,7 @@ class Report:
 def capabilities(helper: HelperStatus | None) -> dict[str, Any]:
     features = ({"tapback.emoji": 2} if helper is not None and helper.selector("emojiTapbackSend")
                 else {})
-    return {"engine": {"version": __version__, "commit": "unknown", "built_at": "unknown"},
+    return {"engine": {"version": version(), "commit": "unknown", "built_at": "unknown"},
             "features": features}
 
 
@@ -171,5 +171,5 @@ def build(container: Container | None = None) -> Report:
             helper = None
     if unresponsive:
         message = UNRESPONSIVE
-    return Report(__version__, sip, available, unresponsive, message, helper,
+    return Report(version(), sip, available, unresponsive, message, helper,
                   rpc_methods(helper))

@@ -5,7 +5,8 @@ are imported only when run: ``COMMANDS`` maps each name to its module and its on
 so ``imsg --version`` and ``imsg --help`` import nothing but this shell.
 
 Every command accepts the Swift tool's runtime flags (``--json``/``-j``/``--json-output``/
-``--jsonOutput``, ``-v``/``--verbose``, ``--log-level``), ignored where they mean nothing.
+``--jsonOutput``, ``-v``/``--verbose``, ``--log-level``), ignored where they mean nothing, and
+``--version``/``-V`` (the version, then exit 0), as an option (never as another option's value).
 Usage errors use the Swift tool's words (``Missing required option: --to``, ``Invalid value
 for option: --limit``, ``Unknown command: NAME``) on stderr, with exit code 2.
 """
@@ -13,13 +14,12 @@ for option: --limit``, ``Unknown command: NAME``) on stderr, with exit code 2.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from typing import Any
 
 import click
 
-from imsg import __version__
+from imsg import version
 
 # name → (module:attribute, one-line help), in the order `imsg --help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -73,7 +73,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pairing": ("imsg.cli.gateway:pairing", "List, approve or deny gateway pairing requests."),
 }
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(version())
+        ctx.exit()
+
+
 RUNTIME_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("--version", "-V"), {"is_flag": True, "is_eager": True, "callback": _print_version}),
     (("--json", "-j", "--json-output", "--jsonOutput"), {"is_flag": True}),
     (("--verbose", "-v"), {"is_flag": True}),
     (("--log-level",), {"default": None, "metavar": "LEVEL"}),
@@ -152,8 +159,8 @@ class UnknownCommand(click.UsageError):
 
 @click.group(cls=ImsgGroup, invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(os.environ.get("IMSG_VERSION") or __version__, "--version", "-V",
-                      message="%(version)s")
+@click.option("--version", "-V", is_flag=True, is_eager=True, expose_value=False,
+              callback=_print_version, help="Show the version and exit.")
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """iMessage for agents, bots and scripts.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from imsg import __version__
+from imsg import version
 from imsg.chatdb.connection import Schema
 from imsg.errors import DatabaseNotFound, ImsgError, PermissionDenied
 from imsg.rpc.context import Context
@@ -65,7 +65,7 @@ def snapshot(ctx: Context) -> dict[str, Any]:
     if profile is not None:
         server["schema_profile"] = profile
     return {
-        "version": __version__,
+        "version": version(),
         "protocol_version": PROTOCOL_VERSION,
         "database": database,
         "bridge": public_bridge,
@@ -73,7 +73,7 @@ def snapshot(ctx: Context) -> dict[str, Any]:
         "methods": available_methods(features, bridge),
         "supported_methods": supported_methods(),
         "capabilities": {
-            "engine": {"version": __version__, "commit": "unknown", "built_at": "unknown"},
+            "engine": {"version": version(), "commit": "unknown", "built_at": "unknown"},
             "features": _capability_features(bridge),
         },
         "server": server,
@@ -111,8 +111,8 @@ def status(ctx: Context, p: Params) -> dict[str, Any]:
 
 def initialize(ctx: Context, p: Params) -> dict[str, Any]:
     """The snapshot, after checking ``protocol_version`` (optional; must be 1)."""
-    version = p.integer("protocol_version")
-    if version is not None and version != PROTOCOL_VERSION:
-        raise InvalidParams(f"unsupported protocol_version {version}; supported version is "
+    requested = p.integer("protocol_version")
+    if requested is not None and requested != PROTOCOL_VERSION:
+        raise InvalidParams(f"unsupported protocol_version {requested}; supported version is "
                             f"{PROTOCOL_VERSION}")
     return snapshot(ctx)

@@ -1,0 +1,119 @@
+"""What gateways and scripts written for the Swift ``imsg`` 0.15 rely on, pinned: OpenClaw's
+probe sequence end to end, the runtime flags, the error texts they match, the result keys they
+read. Each test names the reference item it holds us to; the wire schemas themselves are
+checked in ``test_rpc_contract.py``. Deliberate differences are listed in the README
+("Differences from the Swift imsg") and are pinned here as what they are."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from imsg.cli import COMMANDS, main
+from imsg.sim.addressbook import SimAddressBook, fill_demo_contacts
+from imsg.sim.demo import ALICE
+from tests.rpc.harness import SIM_OSASCRIPT, Rpc, demo_db
+
+BIN = Path(sys.executable).parent
+IMSG = [str(BIN / "imsg")] if (BIN / "imsg").exists() else [sys.executable, "-m", "imsg"]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("parity")
+
+
+@pytest.fixture(scope="module")
+def env(home: Path) -> dict[str, str]:
+    """A demo chat.db with an AddressBook, the simulated osascript, and no bridge (an empty
+    container, SIP unknown): what a Mac without the helper dylib looks like."""
+    db = demo_db(home / "chat.db")
+    contacts = str(home / "AddressBook")
+    fill_demo_contacts(SimAddressBook.create_at(contacts))
+    (home / "container").mkdir()
+    return {**os.environ, "HOME": str(home), "IMSG_DB": db, "IMSG_SIM_DB": db,
+            "IMSG_OSASCRIPT": SIM_OSASCRIPT, "IMSG_ADDRESSBOOK_DIR": contacts,
+            "IMSG_BRIDGE_CONTAINER": str(home / "container"),
+            "IMSG_CSRUTIL": str(home / "no-csrutil"), "IMSG_BRIDGE_DYLIB": ""}
+
+
+def run(env: dict[str, str], *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*IMSG, *args], capture_output=True, text=True, timeout=60,
+                          env={**env, **extra})
+
+
+def cli(env: dict[str, str], *args: str, **extra: str) -> Any:
+    """The command in this process (fast); stdout and stderr kept apart."""
+    return CliRunner().invoke(main, list(args), prog_name="imsg", env={**env, **extra},
+                              catch_exceptions=False)
+
+
+def last_json(stdout: str) -> dict[str, Any]:
+    """What OpenClaw parses: the last stdout line that is a JSON object."""
+    found = None
+    for line in stdout.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            found = value
+    assert found is not None, stdout
+    return found
+
+
+# --- §5.1 global behaviour ------------------------------------------------------------------
+
+def test_no_arguments_is_help_on_stdout_and_exit_0(env: dict[str, str]) -> None:
+    done = cli(env)
+    assert done.exit_code == 0 and done.stdout.startswith("Usage: imsg") and not done.stderr
+
+
+def test_unknown_command_names_itself_and_fails(env: dict[str, str]) -> None:
+    """OpenClaw's probe and send-attachment fallback look for "unknown command"."""
+    done = cli(env, "bogus")
+    assert done.exit_code != 0 and not done.stdout
+    assert done.stderr.startswith("imsg: Unknown command: bogus")
+    assert "unknown command" in done.stderr.lower() and "chats" in done.stderr
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version_anywhere_before_a_double_dash(env: dict[str, str], flag: str) -> None:
+    for args in ([flag], ["chats", flag], ["send", "--to", ALICE, flag], ["rpc", flag]):
+        done = cli(env, *args)
+        assert done.exit_code == 0 and re.fullmatch(r"\S+\n", done.stdout), (args, done.stdout)
+    # a value that looks like the flag is still a value
+    assert cli(env, "search", "--query", flag, "--json").exit_code == 0
+
+
+def test_imsg_version_is_one_value_everywhere(env: dict[str, str]) -> None:
+    """--version, `status --json`, RPC status.version and capabilities.engine.version agree,
+    also when IMSG_VERSION overrides the version."""
+    for extra in ({}, {"IMSG_VERSION": "9.8.7"}):
+        printed = cli(env, "--version", **extra).stdout.strip()
+        status = last_json(cli(env, "status", "--json", **extra).stdout)
+        server = Rpc("--db", env["IMSG_DB"], env={**env, **extra})
+        try:
+            snapshot = server.call("status")["result"]
+        finally:
+            server.finish()
+        assert printed == status["version"] == snapshot["version"]
+        assert status["capabilities"]["engine"]["version"] == printed
+        assert snapshot["capabilities"]["engine"]["version"] == printed
+        if extra:
+            assert printed == "9.8.7"
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_runtime_flags_are_accepted_by_every_command(env: dict[str, str], name: str) -> None:
+    done = cli(env, name, "--json", "-j", "--json-output", "--jsonOutput", "-v", "--verbose",
+               "--log-level", "debug", "--help")
+    assert done.exit_code == 0, done.stderr
