@@ -7,8 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-
-import msgspec
+from typing import NamedTuple
 
 from imsg.chatdb.models import Message
 from imsg.chatdb.reader import ChatDB, Filters
@@ -62,8 +61,7 @@ class _Orphan:
     first_seen: float  # awake seconds (AwakeClock)
 
 
-@dataclass(frozen=True, slots=True)
-class _Delivered:
+class _Delivered(NamedTuple):
     rowid: int
     guid: str
     date_ns: int | None
@@ -420,7 +418,7 @@ class Watcher:
     def _deliver(self, message: Message, date_ns: int | None) -> WatchEvent:
         cursor = max(self._given, self.cursor)
         self._given = cursor
-        message = msgspec.structs.replace(message, cursor=cursor)
+        message.cursor = cursor  # built for this watcher alone: no copy needed
         if self._updates is not None:
             self._updates.delivered(message)
         if self._last is None or message.id > self._last.rowid:

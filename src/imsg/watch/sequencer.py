@@ -40,22 +40,24 @@ NEIGHBOURS = 16
 _LINK = re.compile(r"(?i)\b(?:https?://|www\.)\S")
 
 
-@dataclass(frozen=True, slots=True)
+# Decisions are made for every row a watcher or a page reads: plain (not frozen) slotted
+# classes, and the two without data shared, keep that cheap.
+@dataclass(slots=True)
 class Emit:
     message: Message
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Pass:
     """Not delivered, and nothing to wait for."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Unjoined:
     """Not joined to a chat yet."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AwaitPreview:
     """A text row whose link preview may still be written; ``message`` is it without one."""
 
@@ -63,6 +65,8 @@ class AwaitPreview:
 
 
 Decision = Emit | Pass | Unjoined | AwaitPreview
+PASS = Pass()
+UNJOINED = Unjoined()
 
 
 def is_recent(date_ns: int | None, window_s: float, now_ns: int) -> bool:
@@ -95,6 +99,8 @@ class Sequencer:
 
     def __init__(self, filters: Filters | None = None) -> None:
         self._filters = filters or Filters()
+        self._filtering = bool(self._filters.participants or self._filters.start_ns is not None
+                               or self._filters.end_ns is not None)
         self._folded: set[int] = set()
 
     def decide(self, db: ChatDB, batch: Sequence[Item], index: int, *,
@@ -104,12 +110,13 @@ class Sequencer:
         message, date_ns = _row(batch[index])
         if message.chat_id == 0:
             deleted = db.join_states([message.id]).get(message.id) == "deleted"
-            return Pass() if deleted else Unjoined()
-        if message.id in self._folded or not self._filters.accepts(message, date_ns):
-            return Pass()
-        if is_url_preview(message):
+            return PASS if deleted else UNJOINED
+        if message.id in self._folded or (
+                self._filtering and not self._filters.accepts(message, date_ns)):
+            return PASS
+        if message.balloon_bundle_id and is_url_preview(message):
             if self._belongs_or_repeats(db, message, date_ns):
-                return Pass()
+                return PASS
             return Emit(message)
         if _waits_for_preview(message):
             found = self._own_preview(db, batch, index, complete)
