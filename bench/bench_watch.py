@@ -205,8 +205,9 @@ def bench_paging(rows: int) -> None:
     finally:
         sim.close()
         shutil.rmtree(folder, ignore_errors=True)
-    print(f"page_after, pages of 500 over {count:,} messages: {rate:,.0f} messages/s"
-          f" (target >= 50,000), {rate / floor:.2f}x the bare reader ({floor:,.0f}/s)")
+    print(f"page_after, pages of 500 over {count:,} messages: {rate:,.0f} messages/s,"
+          f" {rate / floor:.2f}x the bare reader's {floor:,.0f}/s on the same rows (target >="
+          f" 0.8x: the rules cost little next to building the messages)")
 
 
 def main() -> None:
