@@ -102,7 +102,7 @@ def test_history_convert_attachments(sim: SimDB) -> None:
 @pytest.mark.parametrize(("shell", "marker"), [
     ("bash", "complete -F _imsg imsg"),
     ("zsh", "#compdef imsg"),
-    ("fish", "complete --no-files --command imsg"),
+    ("fish", "complete -c imsg"),
 ])
 def test_shell_completions(shell: str, marker: str) -> None:
     result = run("completions", shell)

@@ -117,3 +117,15 @@ def test_runtime_flags_are_accepted_by_every_command(env: dict[str, str], name: 
     done = cli(env, name, "--json", "-j", "--json-output", "--jsonOutput", "-v", "--verbose",
                "--log-level", "debug", "--help")
     assert done.exit_code == 0, done.stderr
+
+
+# --- §5.7 completions: the markers scripts and tests look for --------------------------------
+
+@pytest.mark.parametrize(("shell", "marker"), [
+    ("bash", "complete -F _imsg imsg"), ("zsh", "#compdef imsg"), ("fish", "complete -c imsg"),
+    ("llm", "# imsg CLI Reference")])
+def test_completion_markers(env: dict[str, str], shell: str, marker: str) -> None:
+    done = cli(env, "completions", shell)
+    assert done.exit_code == 0 and marker in done.stdout
+    if shell in ("zsh", "llm"):
+        assert done.stdout.startswith(marker)

@@ -39,6 +39,9 @@ def completions(shell: str | None, **_: Any) -> None:
     if shell == "bash":  # the Swift tool's function name, which scripts and tests look for
         script = script.replace("_imsg_completion()", "_imsg()").replace(
             "complete -o nosort -F _imsg_completion imsg", "complete -F _imsg imsg")
+    elif shell == "fish":  # the same command in the short spelling the Swift tool's uses
+        script = script.replace("complete --no-files --command imsg --arguments",
+                                "complete -c imsg -f -a")
     click.echo(script)
 
 
