@@ -36,6 +36,7 @@ from imsg.errors import (
     NotAMessagesDatabase,
     PermissionDenied,
     SchemaMismatch,
+    TooManyOpenFiles,
 )
 
 DEFAULT_DB_PATH = "~/Library/Messages/chat.db"
@@ -98,6 +99,8 @@ def classify_sqlite_error(path: str, exc: sqlite3.Error) -> DatabaseError:
     text = str(exc)
     lowered = text.lower()
     if any(marker in lowered for marker in _PERMISSION_MARKERS):
+        if out_of_descriptors():  # SQLite says "unable to open" for EMFILE too
+            return TooManyOpenFiles(f"opening {path}")
         return PermissionDenied(path, text)
     if any(marker in lowered for marker in _NOT_A_DB_MARKERS):
         return NotAMessagesDatabase(path, text)
@@ -107,6 +110,15 @@ def classify_sqlite_error(path: str, exc: sqlite3.Error) -> DatabaseError:
     if "locked" in lowered or "busy" in lowered:
         return DatabaseBusy(f"{path} stayed locked for over {BUSY_TIMEOUT_S:g}s: {text}")
     return DatabaseError(f"Reading {path} failed: {text}")
+
+
+def out_of_descriptors() -> bool:
+    """True when this process (or the system) cannot open one more file right now."""
+    try:
+        os.close(os.open(os.devnull, os.O_RDONLY))
+    except OSError as exc:
+        return exc.errno in (errno.EMFILE, errno.ENFILE)
+    return False
 
 
 def check_readable(path: str) -> None:
