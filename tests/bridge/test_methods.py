@@ -90,8 +90,9 @@ def test_tapbacks_show_in_reactions(ready: World) -> None:
     mine = [r for r in next(m for m in newest(ready, limit=20) if m.guid == target).reactions
             if r.is_from_me]
     assert [r.type for r in mine] == ["like"]
-    call(ready, "tapback", chat_guid=ready.alice_guid, messageGuid=f"p:0/{target}",
-         kind="remove-like")
+    # a removal answers with what was sent, as the CLI's tapback does
+    assert call(ready, "tapback", chat_guid=ready.alice_guid, messageGuid=f"p:0/{target}",
+                kind="remove-like") == {"ok": True, "reaction": "remove-like"}
     assert not [r for r in next(m for m in newest(ready, limit=20) if m.guid == target).reactions
                 if r.is_from_me]
     assert call(ready, "tapback", chat_id=ready.chats["alice"], message=target,

@@ -662,7 +662,8 @@ def send_sticker(ctx: Context, p: Params) -> dict[str, Any]:
 
 def tapback(ctx: Context, p: Params) -> dict[str, Any]:
     """A standard tapback (``reaction``/``kind``, ``remove``), or a custom ``emoji`` when the
-    helper reports ``emojiTapbackSend`` (refused otherwise, never folded onto a kind)."""
+    helper reports ``emojiTapbackSend`` (refused otherwise, never folded onto a kind). Answers
+    ``{ok, reaction}`` with the type sent (``remove-like`` for a removal) or ``{ok, emoji}``."""
     guid, part = _target(p)
     reaction = p.string("reaction")
     emoji = p.string("emoji")
@@ -690,7 +691,7 @@ def tapback(ctx: Context, p: Params) -> dict[str, Any]:
     reaction_type = f"remove-{kind}" if prefixed or remove else kind
     client.call("send-reaction", {"chatGuid": chat, "selectedMessageGuid": guid,
                                   "reactionType": reaction_type, "partIndex": part})
-    return {"ok": True, "reaction": kind}
+    return {"ok": True, "reaction": reaction_type}
 
 
 def message_edit(ctx: Context, p: Params) -> dict[str, Any]:
