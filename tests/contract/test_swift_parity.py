@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from click.testing import CliRunner
 from imsg.cli import COMMANDS, main
 from imsg.sim.addressbook import SimAddressBook, fill_demo_contacts
 from imsg.sim.demo import ALICE
+from tests.bridge.conftest import World, make_world
 from tests.rpc.harness import SIM_OSASCRIPT, Rpc, demo_db
 
 BIN = Path(sys.executable).parent
@@ -129,3 +131,65 @@ def test_completion_markers(env: dict[str, str], shell: str, marker: str) -> Non
     assert done.exit_code == 0 and marker in done.stdout
     if shell in ("zsh", "llm"):
         assert done.stdout.startswith(marker)
+
+
+# --- §5.9 bridge commands' flags and outputs (on the simulated helper) ------------------------
+
+@pytest.fixture
+def bridge(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[World, dict[str, str]]]:
+    world = make_world(tmp_path)
+    world.start()
+    try:
+        yield world, {**env, "IMSG_DB": world.db_path,
+                      "IMSG_BRIDGE_CONTAINER": str(world.container.root)}
+    finally:
+        world.stop()
+
+
+def events(world: World) -> list[str]:
+    lines = world.container.events.read_text("utf-8").splitlines()
+    return [json.loads(line)["event"] for line in lines]
+
+
+def test_typing_takes_stop_with_a_value_and_reports_a_status(
+        bridge: tuple[World, dict[str, str]]) -> None:
+    """Swift's `typing --stop true|false` and its `{"status": …}` outputs."""
+    world, env = bridge
+    started = cli(env, "typing", "--to", ALICE, "--json")
+    assert last_json(started.stdout)["status"] == "started"
+    stopped = cli(env, "typing", "--to", ALICE, "--stop", "true", "--json")
+    assert stopped.exit_code == 0, stopped.stderr
+    assert last_json(stopped.stdout)["status"] == "stopped"
+    assert cli(env, "typing", "--to", ALICE, "--stop", "--json").exit_code == 0
+    again = last_json(cli(env, "typing", "--to", ALICE, "--stop", "false", "--json").stdout)
+    assert again["status"] == "started" and again["typing"] is True
+    timed = last_json(cli(env, "typing", "--to", ALICE, "--duration", "0.01s",
+                          "--json").stdout)
+    assert (timed["status"], timed["duration_s"]) == ("completed", "0.01")
+    assert events(world)[:3] == ["started-typing", "stopped-typing", "stopped-typing"]
+
+
+def test_read_reports_marked_as_read(bridge: tuple[World, dict[str, str]]) -> None:
+    _, env = bridge
+    done = last_json(cli(env, "read", "--to", ALICE, "--json").stdout)
+    assert done["success"] is True and done["marked_as_read"] is True
+    assert done["handle"] == f"iMessage;-;{ALICE}"
+    assert cli(env, "read", "--handle", ALICE).stdout == f"marked as read: iMessage;-;{ALICE}\n"
+
+
+def test_chat_mark_takes_exactly_one_of_read_and_unread(
+        bridge: tuple[World, dict[str, str]]) -> None:
+    world, env = bridge
+    both = cli(env, "chat-mark", "--chat", world.alice_guid, "--read", "--unread")
+    assert both.exit_code == 2 and "Invalid value for option: --unread" in both.stderr
+    neither = cli(env, "chat-mark", "--chat", world.alice_guid)
+    assert neither.exit_code == 2 and "Missing required option" in neither.stderr
+    assert cli(env, "chat-mark", "--chat", world.alice_guid, "--unread").stdout == \
+        "chat-mark: unread\n"
+
+
+def test_whois_takes_an_explicit_type(bridge: tuple[World, dict[str, str]]) -> None:
+    _, env = bridge
+    done = last_json(cli(env, "whois", "--address", "bob@example.com", "--type", "email",
+                         "--json").stdout)
+    assert done["alias_type"] == "email" and done["destination"] == "mailto:bob@example.com"

@@ -139,13 +139,16 @@ def _direct_options(func: F) -> F:
 @_direct_options
 @click.option("--duration", default=None, callback=lambda c, p, v: None if v is None
               else parse_duration(c, p, v), help="Show it this long, then stop (e.g. 5s).")
-@click.option("--stop", is_flag=True, help="Stop the typing indicator.")
+@click.option("--stop", type=click.BOOL, is_flag=False, flag_value=True, default=False,
+              metavar="[true|false]", help="Stop the typing indicator (`--stop` alone, or "
+              "`--stop true` as the Swift tool takes it).")
 @click.option("--service", type=click.Choice(["imessage", "sms"]), default="imessage",
               show_default=True)
 def typing(to: str | None, chat_id: int | None, chat_identifier: str | None,
            chat_guid: str | None, duration: float | None, stop: bool, service: str,
            db: str | None, as_json: bool, **_: Any) -> None:
-    """Show (or --stop) the typing indicator in a chat.
+    """Show (or --stop) the typing indicator in a chat. JSON adds the Swift tool's `status`:
+    `started`, `stopped`, or `completed` with `duration_s` after --duration.
 
     \b
     Example:
@@ -158,14 +161,16 @@ def typing(to: str | None, chat_id: int | None, chat_identifier: str | None,
                            chat_guid=chat_guid, service=service)
     client = _client()
     data = client.call("typing", {"handle": handle, "typing": not stop})
+    status: dict[str, Any] = {"status": "stopped" if stop else "started"}
     if duration is not None and not stop:
         time.sleep(duration)
         data = client.call("typing", {"handle": handle, "typing": False})
         summary = f"typing: shown for {duration:g}s"
+        status = {"status": "completed", "duration_s": str(duration)}
     else:
         summary = "typing: stopped" if stop else "typing: started"
-    _emit(as_json, {**data, "handle": handle, "typing": not stop and duration is None},
-          summary)
+    _emit(as_json, {**data, "handle": handle, "typing": not stop and duration is None,
+                    **status}, summary)
 
 
 @bridge_command("read")
@@ -183,7 +188,8 @@ def read(to: str | None, chat_id: int | None, chat_identifier: str | None,
     handle = direct_target(db, to=to, chat_id=chat_id, chat_identifier=chat_identifier,
                            chat_guid=chat_guid)
     data = _client().call("read", {"handle": handle})
-    _emit(as_json, {**data, "handle": handle}, "read: marked read")
+    _emit(as_json, {**data, "handle": handle, "marked_as_read": True},
+          f"marked as read: {handle}")
 
 
 # --- tapbacks and message changes -------------------------------------------------------------
@@ -546,17 +552,21 @@ def chat_photo(chat: str, file_path: str | None, db: str | None, as_json: bool,
 
 @bridge_command("chat-mark")
 @chat_option
-@click.option("--read", "mark", flag_value="read", help="Mark it read.")
-@click.option("--unread", "mark", flag_value="unread", help="Mark it unread.")
-def chat_mark(chat: str, mark: str | None, db: str | None, as_json: bool, **_: Any) -> None:
-    """Mark a chat read or unread.
+@click.option("--read", "read_", is_flag=True, help="Mark it read.")
+@click.option("--unread", is_flag=True, help="Mark it unread.")
+def chat_mark(chat: str, read_: bool, unread: bool, db: str | None, as_json: bool,
+              **_: Any) -> None:
+    """Mark a chat read or unread (one of the two).
 
     \b
     Example:
       imsg chat-mark --chat 'iMessage;-;+15555550123' --unread
     """
-    if mark is None:
-        raise InvalidInput("Missing required option: --read or --unread")
+    if read_ == unread:
+        raise InvalidInput("Missing required option: --read or --unread" if not read_ else
+                           "Invalid value for option: --unread (give --read or --unread, not "
+                           "both)")
+    mark = "read" if read_ else "unread"
     data = _client().call(f"mark-chat-{mark}", {"chatGuid": chat})
     _emit(as_json, data, f"chat-mark: {mark}")
 
@@ -592,8 +602,11 @@ def account(local: bool, db: str | None, as_json: bool, **_: Any) -> None:
 
 @bridge_command("whois")
 @click.option("--address", required=True, help="Phone or email.")
+@click.option("--type", "alias_type", type=click.Choice(["phone", "email"]), default=None,
+              help="What the address is (default: email when it has an @).")
 @click.option("--local", is_flag=True, help="From chat.db history, without the bridge.")
-def whois(address: str, local: bool, db: str | None, as_json: bool, **_: Any) -> None:
+def whois(address: str, alias_type: str | None, local: bool, db: str | None, as_json: bool,
+          **_: Any) -> None:
     """Whether an address reaches iMessage (--local: what local history shows).
 
     \b
@@ -608,7 +621,7 @@ def whois(address: str, local: bool, db: str | None, as_json: bool, **_: Any) ->
         Output(as_json).item(data, f"{address}: {data['service']}"
                                    f"{'' if data['known'] else ' (not in local history)'}")
         return
-    alias = "email" if "@" in address else "phone"
+    alias = alias_type or ("email" if "@" in address else "phone")
     data = _client().call("check-imessage-availability", {"address": address,
                                                           "aliasType": alias})
     _emit(as_json, data, _fields(data))
