@@ -62,6 +62,7 @@ _INDEXES = (
     "CREATE INDEX doc_pending ON doc (msg) WHERE pending",
 )
 _INSERT = "INSERT INTO doc VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INDEX_TEXT = "INSERT INTO fts (rowid, text) VALUES (?, ?)"
 # (natural key, ROWID, date, edited, retracted, loose, pending, text)
 Row = tuple[int, int, Any, int, int, int, int, str]
 
@@ -233,17 +234,18 @@ class IndexStore:
         self._top, self._last = top, last
         with translate(self.path):
             self.conn.executemany(_INSERT, keyed)
+            self.conn.executemany(_INDEX_TEXT, [(row[0], row[7]) for row in keyed])
             self.conn.executemany("INSERT INTO late VALUES (?, ?, ?, ?, ?, ?, ?, ?)", late)
 
     def finish_load(self) -> None:
-        """Key the rows set aside, then build the trigram index and the look-up indexes."""
+        """Key the rows set aside, then build the look-up indexes."""
         with translate(self.path):
             key = None
             for row in self.conn.execute("SELECT * FROM late ORDER BY nat, msg").fetchall():
                 key = self._free_key(row[0] if key is None or row[0] > key else key + 1)
                 self.conn.execute(_INSERT, (key, *row[1:]))
+                self.conn.execute(_INDEX_TEXT, (key, row[7]))
             self.conn.execute("DROP TABLE late")
-            self.conn.execute("INSERT INTO fts (fts) VALUES ('rebuild')")
             for statement in _INDEXES:
                 self.conn.execute(statement)
 
@@ -268,8 +270,7 @@ class IndexStore:
                 keyed.append((key, *row[1:]))
             self.conn.executemany(_INSERT, keyed)
             # By hand, not by trigger: an FTS5 insert from a trigger costs ~100 times more.
-            self.conn.executemany("INSERT INTO fts (rowid, text) VALUES (?, ?)",
-                                  [(row[0], row[7]) for row in keyed])
+            self.conn.executemany(_INDEX_TEXT, [(row[0], row[7]) for row in keyed])
         return len(rows) - gone
 
     def _free_key(self, natural: int) -> int:
