@@ -16,6 +16,7 @@ ORDER = ("bench_typedstream", "bench_reader", "bench_protocol", "bench_watch", "
          "bench_rpc", "bench_bridge")
 QUICK_CAPABLE = ("bench_watch", "bench_rpc", "bench_send", "bench_protocol", "bench_bridge")
 ORDER, QUICK_CAPABLE = ORDER + ("bench_gateway",), QUICK_CAPABLE + ("bench_gateway",)
+ORDER, QUICK_CAPABLE = ORDER + ("bench_mcp",), QUICK_CAPABLE + ("bench_mcp",)
 ORDER = (*ORDER, "bench_search", "bench_startup")
 
 

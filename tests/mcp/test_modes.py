@@ -5,6 +5,8 @@ command line's usage errors."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -111,3 +113,43 @@ def test_usage_errors() -> None:
     code, output = usage("--help")
     assert code == 0 and '{"mcpServers": {"imessage": {"command": "imsg", "args": ["mcp"]}}}' \
         in output
+
+
+def test_stdout_carries_frames_only_for_a_legacy_host(world: World) -> None:
+    """A host speaking the initialize handshake, raw: every stdout line is a JSON-RPC frame,
+    stdin's end ends the server with status 0, and stderr holds no traceback."""
+    frames = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "host", "version": "1"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+         "params": {"name": "read_messages", "arguments": {"chat": "Alice", "limit": 2}}},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+         "params": {"name": "get_attachment", "arguments": {"message_id": world.photo}}},
+        {"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+         "params": {"name": "send_message", "arguments": {"to": "+15555550123", "text": "x"}}},
+    ]
+    server = subprocess.Popen([sys.executable, "-m", "imsg", "mcp", "--db", world.db],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=world.env())
+    assert server.stdin is not None and server.stdout is not None
+    lines: list[bytes] = []
+    reader = threading.Thread(target=lambda: lines.extend(server.stdout or ()), daemon=True)
+    reader.start()
+    for frame in frames:
+        server.stdin.write(json.dumps(frame).encode() + b"\n")
+        server.stdin.flush()
+    wait_for(lambda: len(lines) >= 4, timeout=30)  # answered while stdin is open
+    server.stdin.close()
+    assert server.wait(30) == 0
+    reader.join(10)
+    stderr = server.stderr.read().decode() if server.stderr else ""
+    assert "Traceback" not in stderr
+    answers = {frame["id"]: frame for frame in map(json.loads, lines)}
+    assert sorted(answers) == [1, 2, 3, 4]
+    assert answers[1]["result"]["serverInfo"]["name"] == "imsg"
+    assert answers[2]["result"]["content"][0]["text"].startswith(
+        "Alice Appleseed (+15555550123) [chat 1]: 2 messages")
+    assert answers[3]["result"]["content"][1]["type"] == "image"
+    assert answers[4]["result"]["isError"] is True

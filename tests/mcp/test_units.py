@@ -108,6 +108,9 @@ def test_message_lines() -> None:
                    reply_to_sender=BOB, edited_at="2026-05-16T15:25:00.000Z")
     assert fmt.message_lines(mine, names, stamp="t") == [
         "#7 t me: multi", "    line (edited)", f"    ↳ reply to Bob: {'a' * 59}…"]
+    answer = message(reply_to_text="mine", reply_to_sender="Me@iCloud.com",
+                     destination_caller_id="me@icloud.com")
+    assert fmt.message_lines(answer, names, stamp="t")[1] == "    ↳ reply to me: mine"
     photo = Attachment(filename="/x/IMG_1.HEIC", transfer_name="IMG_1.HEIC", uti="public.heic",
                        mime_type="image/heic", total_bytes=2_500_000, is_sticker=False,
                        original_path="/x/IMG_1.HEIC", missing=True)

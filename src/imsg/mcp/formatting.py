@@ -159,6 +159,14 @@ def _body(message: Message, names: Names) -> str:
     return " ".join(parts) if parts else "(empty)"
 
 
+def _author(handle: str, message: Message, names: Names) -> str:
+    """Who wrote what ``message`` answers: ``me`` when it is the user's own address."""
+    mine = message.destination_caller_id or (message.sender if message.is_from_me else "")
+    if handle and mine and handle.casefold() == mine.casefold():
+        return "me"
+    return person(handle, names)
+
+
 def message_lines(message: Message, names: Names, *, stamp: str) -> list[str]:
     """``#19 05:04 me: Can't wait!`` with continuation lines indented, then the reply it
     answers and its reactions. ``stamp`` is the time shown (``HH:MM`` under a day header)."""
@@ -168,7 +176,7 @@ def message_lines(message: Message, names: Names, *, stamp: str) -> list[str]:
     else:
         lines = f"#{message.id} {stamp} {sender(message, names)}: {body}".split("\n")
     if message.reply_to_text is not None and not message.retracted_at:
-        who = person(message.reply_to_sender or "", names)
+        who = _author(message.reply_to_sender or "", message, names)
         lines.append(f"    ↳ reply to {who}: {clip(message.reply_to_text, QUOTE_LIMIT)}")
     if message.reactions:
         shown = ", ".join(
