@@ -193,3 +193,117 @@ def test_whois_takes_an_explicit_type(bridge: tuple[World, dict[str, str]]) -> N
     done = last_json(cli(env, "whois", "--address", "bob@example.com", "--type", "email",
                          "--json").stdout)
     assert done["alias_type"] == "email" and done["destination"] == "mailto:bob@example.com"
+
+
+# --- §7 OpenClaw's probe, end to end, as it runs it ------------------------------------------
+
+STATUS_KEYS = ["version", "basic_features", "advanced_features", "typing_indicators",
+               "read_receipts", "sip", "message", "bridge_version", "v2_ready", "selectors",
+               "rpc_methods", "capabilities"]
+
+
+def test_openclaw_probe_sequence(env: dict[str, str]) -> None:
+    """rpc --help, status --json (the last JSON line), send-rich --help, then a fresh
+    `imsg rpc --json --db P` answering chats.list {limit: 1}."""
+    helped = run(env, "rpc", "--help")
+    assert helped.returncode == 0 and "unknown command" not in helped.stdout.lower()
+
+    status = run(env, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    report = last_json(status.stdout)
+    assert list(report) == STATUS_KEYS  # no helper: no helper_version, no mismatch
+    assert report["basic_features"] is True and report["sip"] in ("enabled", "disabled",
+                                                                     "unknown")
+    assert report["advanced_features"] is report["v2_ready"] is False  # privateApi: off
+    assert report["typing_indicators"] is report["read_receipts"] is False
+    assert report["bridge_version"] == 0 and report["selectors"] == {}
+    assert isinstance(report["message"], str) and report["message"]
+    methods = report["rpc_methods"]
+    assert {"chats.list", "messages.history", "watch.subscribe", "watch.unsubscribe",
+            "send", "typing", "read", "tapback"} <= set(methods)
+    assert "send.tracked" not in methods  # only with clientMessageGuidReservation
+    assert report["capabilities"] == {"engine": {"version": report["version"],
+                                                 "commit": "unknown", "built_at": "unknown"},
+                                      "features": {}}
+
+    rich = run(env, "send-rich", "--help")
+    assert rich.returncode == 0 and re.search(r"(^|\s)--file\b", rich.stdout)
+
+    server = Rpc("--json", "--db", env["IMSG_DB"], env=env)  # OpenClaw's argv
+    try:
+        answer = server.call("chats.list", {"limit": 1})
+        assert len(answer["result"]["chats"]) == 1
+    finally:
+        code, rest = server.finish()
+    assert code == 0 and rest == []
+
+
+def test_send_attachment_as_openclaw_runs_it(env: dict[str, str], home: Path) -> None:
+    """`imsg group --chat-id N --json` for the guid, then `send-attachment --chat GUID --file F
+    --transport auto --json`: the last JSON line carries success and the message's id."""
+    guid = last_json(run(env, "group", "--chat-id", "1", "--json").stdout)["guid"]
+    photo = home / "photo.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    done = run(env, "send-attachment", "--chat", guid, "--file", str(photo), "--transport",
+               "auto", "--json")
+    assert done.returncode == 0, done.stderr
+    sent = last_json(done.stdout)
+    assert sent["success"] is True and sent["transport"] == "applescript"
+    assert isinstance(sent["id"], int) and sent["guid"] == sent["message_id"]
+    assert sent["chat_guid"] == guid
+    missing = run(env, "send-attachment", "--chat", guid, "--file", str(home / "none.jpg"),
+                  "--transport", "auto", "--json")
+    assert missing.returncode != 0 and last_json(missing.stdout)["success"] is False
+
+
+def test_cli_send_json_carries_the_ids(env: dict[str, str]) -> None:
+    """§4.6: `{"status":"sent"}` plus `id`, `guid`, `message_id` when observed."""
+    done = cli(env, "send", "--to", ALICE, "--text", "parity", "--json")
+    assert done.exit_code == 0, done.stderr
+    sent = last_json(done.stdout)
+    assert sent["status"] == "sent" and isinstance(sent["id"], int)
+    assert sent["guid"] == sent["message_id"] and sent["guid"]
+    assert cli(env, "send", "--to", ALICE, "--text", "parity").stdout == "sent\n"
+
+
+# --- §5.1 usage errors: Swift's words, on stderr, imsg's exit codes -----------------------------
+
+@pytest.mark.parametrize(("args", "text", "code"), [
+    (["send", "--text", "hi"], "Missing required option: --to", 2),
+    (["send", "--to", ALICE], "Missing required option: --text or file", 2),
+    (["send", "--to", ALICE, "--text", "hi", "--service", "carrier"],
+     "Invalid service: carrier", 2),
+    (["send", "--to", ALICE, "--chat-id", "1", "--text", "hi"],
+     "Invalid value for option: --to", 2),
+    (["history", "--chat-id", "1", "--start", "bad-date"], "Invalid ISO8601 date: bad-date", 2),
+    (["history", "--chat-id", "99"], "Chat not found: 99", 3),
+    (["group", "--chat-id", "99"], "Chat not found: 99", 3),
+    (["history", "--chat-id", "0"], "Invalid value for option: --chat-id", 2),
+    (["chats", "--limit", "abc"], "Invalid value for option: --limit", 2),
+    (["watch", "--debounce", "2x"], "Invalid value for option: --debounce", 2),
+    (["react", "--chat-id", "1", "--reaction", "wave"], "Invalid reaction: 'wave'", 2),
+    (["completions", "tcsh"], "Unknown shell: tcsh", 2),
+])
+def test_usage_errors(env: dict[str, str], args: list[str], text: str, code: int) -> None:
+    done = cli(env, *args)
+    assert done.exit_code == code and not done.stdout
+    assert done.stderr.startswith(f"imsg: {text}") and done.stderr.count("\n") == 1
+
+
+def test_compound_durations_and_space_separated_participants(env: dict[str, str]) -> None:
+    from imsg.cli.options import duration_seconds
+
+    assert duration_seconds("2s500ms") == 2.5 and duration_seconds("1m30s") == 90.0
+    assert duration_seconds("0.5") == 0.5 and duration_seconds("2x") is None
+    done = cli(env, "history", "--chat-id", "3", "--participants", "bob@example.com",
+               "+15550000000,+15550000001", "--json")
+    assert done.exit_code == 0, done.stderr
+    senders = {json.loads(line)["sender"] for line in done.stdout.splitlines()}
+    assert senders == {"bob@example.com"}
+
+
+def test_group_events_have_empty_text(env: dict[str, str]) -> None:
+    """A gateway that drops empty bodies never hands an agent Messages' system sentence."""
+    lines = cli(env, "history", "--chat-id", "3", "--json").stdout.splitlines()
+    events = [m for m in map(json.loads, lines) if "group_event" in m]
+    assert events and all(m["text"] == "" and m["group_event"]["description"] for m in events)
