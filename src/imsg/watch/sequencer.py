@@ -80,7 +80,11 @@ def _is_plain(message: Message) -> bool:
 
 
 def _waits_for_preview(message: Message) -> bool:
-    return _is_plain(message) and _LINK.search(message.text) is not None
+    text = message.text
+    # A cheap necessary condition first: this runs for every row read.
+    if "://" not in text and "www." not in text.lower():
+        return False
+    return _is_plain(message) and _LINK.search(text) is not None
 
 
 class _Open:
