@@ -307,3 +307,271 @@ def test_group_events_have_empty_text(env: dict[str, str]) -> None:
     lines = cli(env, "history", "--chat-id", "3", "--json").stdout.splitlines()
     events = [m for m in map(json.loads, lines) if "group_event" in m]
     assert events and all(m["text"] == "" and m["group_event"]["description"] for m in events)
+
+
+# --- §1 protocol v1 ----------------------------------------------------------------------------
+
+class Calls:
+    """One `imsg rpc` child and an id counter."""
+
+    def __init__(self, server: Rpc) -> None:
+        self.server = server
+        self.next_id = 0
+
+    def answer(self, method: str, params: Any = None) -> dict[str, Any]:
+        """The reply to one request (notifications that come first are passed over)."""
+        self.next_id += 1
+        reply: dict[str, Any] = self.server.call(method, params, rid=self.next_id)
+        while "id" not in reply:
+            reply = self.server.recv()
+        assert reply["id"] == self.next_id, reply
+        return reply
+
+    def result(self, method: str, params: Any = None) -> Any:
+        reply = self.answer(method, params)
+        assert "result" in reply, reply
+        return reply["result"]
+
+    def error(self, method: str, params: Any = None) -> dict[str, Any]:
+        reply = self.answer(method, params)
+        assert "error" in reply, reply
+        return reply["error"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def rpc(env: dict[str, str]) -> Iterator[Calls]:
+    server = Rpc("--json", "--db", env["IMSG_DB"], env=env)
+    yield Calls(server)
+    server.kill()
+
+
+def test_framing_errors(rpc: Calls) -> None:
+    """§1.2: every framing failure is answered (with the id when it could be read); a
+    notification that passes framing never is."""
+    cases: list[tuple[bytes, Any, int, str]] = [
+        (b"\xff\xfe\n", None, -32700, "invalid utf8"),
+        (b"3\n", None, -32600, "request must be an object"),
+        (b'{"jsonrpc":"2.0","id":true,"method":"status"}\n', None, -32600,
+         "id must be a string, number, or null"),
+        (b'{"id":"a","method":"status"}\n', "a", -32600, "jsonrpc must be exactly 2.0"),
+        (b'{"jsonrpc":"2.0","id":2,"method":""}\n', 2, -32600, "method is required"),
+        (b'{"jsonrpc":"2.0","id":3,"method":"status","params":[]}\n', 3, -32602,
+         "params must be an object when present"),
+        (b'{"jsonrpc":"2.0","id":4,"method":"nope"}\n', 4, -32601, "nope"),
+    ]
+    for line, rid, code, data in cases:
+        rpc.server.write(line)
+        reply = rpc.server.recv()
+        assert reply["id"] == rid and reply["error"]["code"] == code
+        assert reply["error"]["data"] == data
+    rpc.server.write(b"{bad json\n")
+    assert rpc.server.recv()["error"]["message"] == "Parse error"
+    rpc.server.write(b'{"jsonrpc":"2.0","method":"nope"}\n'
+                     b'{"jsonrpc":"2.0","method":"chats.list","params":{"bogus":1}}\n')
+    assert rpc.result("status")["protocol_version"] == 1  # nothing came before it
+    null_id = rpc.server.call("nope", {}, rid=None)
+    assert null_id["id"] is None and null_id["error"]["code"] == -32601
+
+
+@pytest.mark.parametrize(("method", "params", "data"), [
+    ("chats.list", {"bogus": 1, "aaa": 2}, "unknown chats.list param: aaa"),
+    ("chats.list", {"chatId": 1}, "unknown chats.list param: chatId"),
+    ("chats.list", {"unread_only": True, "unreadOnly": False},
+     "use only one of unread_only, unreadOnly"),
+    ("chats.list", {"limit": None}, "limit must not be null"),
+    ("chats.list", {"limit": "1"}, "limit must be an integer"),
+    ("chats.list", {"limit": 1.0}, "limit must be an integer"),
+    ("chats.list", {"limit": True}, "limit must be an integer"),
+    ("chats.list", {"limit": 2**63}, "limit must be an integer"),
+    ("chats.list", {"limit": 0}, "limit must be a positive integer"),
+    ("chats.list", {"unreadOnly": "true"}, "unread_only must be a boolean"),
+    ("messages.history", {}, "chat_id is required"),
+    ("messages.history", {"chat_id": 0}, "chat_id must be a positive integer"),
+    ("messages.history", {"chat_id": 1, "participants": "a,b"},
+     "participants must be an array of strings"),
+    ("messages.history", {"chat_id": 99}, "Chat not found: 99"),
+    ("messages.after", {}, "since_rowid must be an integer"),
+    ("messages.after", {"since_rowid": 0, "limit": 501},
+     "limit must be an integer between 1 and 500"),
+    ("watch.subscribe", {"debounce_ms": -1}, "debounce_ms must be a non-negative integer"),
+    ("watch.subscribe", {"debounceMs": 1, "debounce_ms": 1},
+     "use only one of debounce_ms, debounceMs"),
+    ("watch.subscribe", {"bufferLimit": 4097}, "buffer_limit must be an integer between 1 and "
+                                               "4096"),
+    ("watch.unsubscribe", {}, "subscription is required"),
+    ("initialize", {"protocol_version": 2},
+     "unsupported protocol_version 2; supported version is 1"),
+    ("status", {"verbose": True}, "unknown status param: verbose"),
+    ("message.send_status", {"guid": " "}, "guid is required"),
+    ("messages.stats", {"chat_id": 99}, "Chat not found: 99"),
+    ("send", {"to": ALICE}, "text or file is required"),
+    ("send", {"to": ALICE, "chat_id": 1, "text": "x"},
+     "use to or exactly one chat selector; not both"),
+    ("send", {"chat_id": 1, "chat_guid": "g", "text": "x"},
+     "exactly one of chat_id, chat_identifier, or chat_guid is required"),
+    ("send", {"chat_id": -1, "text": "x"}, "chat_id must be a positive integer"),
+    ("send", {"chat_identifier": "", "text": "x"}, "chat_identifier must be a non-empty string"),
+    ("send", {"chat_guid": "", "text": "x"}, "chat_guid must be a non-empty string"),
+    ("send", {"to": "", "text": "x"}, "to must be a non-empty string"),
+    ("send", {"to": ALICE, "text": "x", "reply_to": "G"},
+     "reply_to requires bridge transport; AppleScript fallback cannot send threaded replies"),
+    ("send", {"to": ALICE, "text": "x", "replyTo": "G", "message_guid": "G"},
+     "use only one of replyTo, message_guid"),
+    ("send", {"to": ALICE, "text": "x", "attempt_id": "x"},
+     "attempt_id is only supported by send.tracked"),
+    ("send", {"to": "+15550000000", "text": "x", "transport": "bridge"},
+     "bridge transport requires an existing chat target"),
+    ("send", {"to": ALICE, "text": "x", "allowSMSFallback": 1},
+     "allow_sms_fallback must be a boolean"),
+    ("send", {"to": ALICE, "text": "x", "formatting": "bold"},
+     "text_formatting must be an array of objects"),
+    ("tapback", {"chat_guid": "g", "reaction": "like"}, "message_id or message_guid is required"),
+])
+def test_invalid_params(rpc: Calls, method: str, params: dict[str, Any], data: str) -> None:
+    """§1.3, §4.1: -32602 with the Swift tool's text, before anything is read or sent."""
+    error = rpc.error(method, params)
+    assert (error["code"], error["message"], error["data"]) == (-32602, "Invalid params", data)
+
+
+def test_invalid_service_and_transport_begin_with_swifts_words(rpc: Calls) -> None:
+    for key, text in (("service", "invalid service"), ("transport", "invalid transport")):
+        error = rpc.error("send", {"to": ALICE, "text": "x", key: "IMESSAGE"})
+        assert error["code"] == -32602 and error["data"].startswith(text)
+    error = rpc.error("messages.history", {"chat_id": 1, "start": "bad"})
+    assert error["code"] == -32602 and error["data"].startswith("Invalid ISO8601 date: bad")
+
+
+def test_handles_check_without_a_helper_is_internal_error(rpc: Calls) -> None:
+    """§8 #5, reproduced: -32603, not -32003."""
+    error = rpc.error("handles.check", {"address": ALICE})
+    assert error == {"code": -32603, "message": "Internal error",
+                     "data": "handles.check requires bridge transport (Messages.app must be "
+                             "injected)"}
+
+
+def test_status_and_initialize(rpc: Calls) -> None:
+    """§1.7: Swift's keys (plus imsg's own `server`), protocol 1, the DB features, and without
+    a helper only the methods that run without one."""
+    snapshot = rpc.result("status")
+    assert list(snapshot) == ["version", "protocol_version", "database", "bridge", "contacts",
+                              "methods", "supported_methods", "capabilities", "server"]
+    assert snapshot["protocol_version"] == 1
+    assert snapshot["database"]["ready"] is True and set(snapshot["database"]["features"]) == {
+        "unread_state", "scheduled_messages", "reactions", "reply_context", "routing_metadata",
+        "balloon_payloads"}
+    assert snapshot["bridge"] == {
+        "ready": False,
+        "error": "The bridge is not started. Run imsg launch explicitly before using bridge "
+                 "methods."}
+    supported = snapshot["supported_methods"]
+    assert supported[:4] == ["initialize", "status", "watch.unsubscribe", "chats.list"]
+    assert snapshot["methods"] == [m for m in supported if m in snapshot["methods"]]
+    assert {"messages.after", "messages.search", "message.send_status", "send"} <= set(
+        snapshot["methods"])
+    assert not {"send.rich", "tapback", "typing", "read", "send.tracked"} & set(
+        snapshot["methods"])
+    assert rpc.result("initialize", {"protocol_version": 1}).keys() == snapshot.keys()
+    assert rpc.result("initialize").keys() == snapshot.keys()
+
+
+def test_chats_list_items_are_the_full_chat(rpc: Calls) -> None:
+    """§2.1/§3.1: `display_name` keeps a stored empty title, `name` falls back, and
+    `unread_count`, `account_*`, `contact_name` are there."""
+    chats = {c["id"]: c for c in rpc.result("chats.list", {"limit": 1000})["chats"]}
+    alice = chats[1]
+    assert (alice["name"], alice["display_name"]) == (ALICE, "")
+    assert alice["contact_name"] == "Alice Appleseed" and alice["unread_count"] == 0
+    assert {"account_id", "account_login", "last_addressed_handle", "guid"} <= set(alice)
+    assert "contact_name" not in chats[3] and chats[3]["is_group"] is True
+    assert rpc.result("chats.list", {"unreadOnly": True}) == {"chats": []}
+    group = rpc.result("chats.get", {"chat_id": 1})
+    assert "chats" not in group and group["name"] == "" and group["guid"] == alice["guid"]
+
+
+def test_send_result_keys(rpc: Calls) -> None:
+    """§4.2 step 6, §7.3: the id is readable as message_id, id or guid; `service` in
+    Messages' spelling."""
+    sent = rpc.result("send", {"to": ALICE, "text": "parity rpc", "reply_to": ""})
+    assert sent["ok"] is True and sent["transport"] == "applescript"
+    assert isinstance(sent["id"], int) and sent["guid"] == sent["message_id"]
+    assert (sent["chat_guid"], sent["service"]) == (f"iMessage;-;{ALICE}", "iMessage")
+    sms = rpc.result("send", {"to": "+15550001111", "text": "over sms", "service": "sms"})
+    assert sms["service"] == "SMS" and sms["chat_guid"].startswith("SMS;-;")
+    state = rpc.result("message.send_status", {"guid": sent["guid"]})
+    assert state["ok"] is True and state["send_state"] in ("sent", "delivered")
+    unknown = rpc.result("message.send_status", {"guid": "no-such-guid"})
+    assert (unknown["send_state"], unknown["service"], unknown["status_fields"]) == (
+        "pending", None, None)
+
+
+def test_paging_and_watch_shapes(rpc: Calls) -> None:
+    """§2.4/§2.5: `{messages, next_rowid, has_more}`; `{subscription, buffer_limit}`; live
+    messages carry `cursor`, history never does."""
+    page = rpc.result("messages.after", {"since_rowid": 0, "limit": 2})
+    assert list(page) == ["messages", "next_rowid", "has_more"]
+    assert len(page["messages"]) == 2 and page["has_more"] is True
+    assert all("cursor" not in m for m in page["messages"])
+    sub = rpc.result("watch.subscribe", {"since_rowid": page["next_rowid"], "bufferLimit": 8,
+                                         "debounce_ms": 0})
+    assert list(sub) == ["subscription", "buffer_limit"] and sub["buffer_limit"] == 8
+    note = rpc.server.recv()
+    assert note["method"] == "message" and note["params"]["subscription"] == sub["subscription"]
+    assert isinstance(note["params"]["message"]["cursor"], int)
+    assert rpc.result("watch.unsubscribe", {"subscription": sub["subscription"]}) == {"ok": True}
+    assert rpc.result("watch.unsubscribe", {"subscription": 999}) == {"ok": True}
+
+
+def test_delivery_failures_carry_the_delivery_object(env: dict[str, str]) -> None:
+    """§1.4: before dispatch -32603 (retry-safe), after it -32001; `data` is the object."""
+    for failure, code, message, disposition in (
+            ("not-running", -32603, "Delivery failed before dispatch", "not_started"),
+            ("send-error", -32001, "Delivery outcome unknown", "may_have_completed")):
+        server = Rpc("--db", env["IMSG_DB"], env={**env, "IMSG_SIM_FAIL": failure})
+        try:
+            error = Calls(server).error("send", {"chat_id": 3, "text": "x"})
+        finally:
+            server.kill()
+        assert (error["code"], error["message"]) == (code, message)
+        data = error["data"]
+        assert list(data) == ["retry_safe", "disposition", "transport", "operation", "detail"]
+        assert data["retry_safe"] is (disposition == "not_started")
+        assert (data["disposition"], data["transport"]) == (disposition, "applescript")
+
+
+def test_subscription_cap(env: dict[str, str]) -> None:
+    """§1.5: 64 subscriptions per connection; the 65th is -32000."""
+    server = Rpc("--db", env["IMSG_DB"], env=env)
+    calls = Calls(server)
+    try:
+        ids = [calls.result("watch.subscribe")["subscription"] for _ in range(64)]
+        assert ids == list(range(1, 65))
+        assert calls.error("watch.subscribe") == {"code": -32000, "message": "Server busy",
+                                                  "data": "subscription limit exceeded"}
+    finally:
+        code, _ = server.finish()
+    assert code == 0
+
+
+def test_database_unavailable(env: dict[str, str], home: Path) -> None:
+    """§1.6: the server starts; status says why; DB methods answer -32002 with
+    `{path, detail, retryable}`; bad params are still -32602 first."""
+    missing = str(home / "missing" / "chat.db")
+    server = Rpc("--json", "--db", missing, env=env)
+    calls = Calls(server)
+    try:
+        snapshot = calls.result("status")
+        assert snapshot["database"] == {
+            "path": missing, "ready": False,
+            "error": "The configured Messages database does not exist. Create or copy chat.db "
+                     "at this path, then retry."}
+        assert snapshot["methods"] == ["initialize", "status", "watch.unsubscribe"]
+        for method, params in (("chats.list", {}), ("messages.after", {"since_rowid": 0}),
+                               ("watch.subscribe", {})):
+            error = calls.error(method, params)
+            assert (error["code"], error["message"]) == (-32002, "Database unavailable")
+            assert {"path": missing, "retryable": True}.items() <= error["data"].items()
+            assert error["data"]["detail"] == snapshot["database"]["error"]
+        assert calls.error("chats.list", {"bogus": 1})["code"] == -32602
+    finally:
+        code, _ = server.finish()
+    assert code == 0
