@@ -1,9 +1,11 @@
 """Outbound: replies and proactive messages through the child's ``send``, and the bridge extras.
 
-A reply's text gets ``responsePrefix``, loses agent scaffolding (``sanitize_outbound``) and is
-cut by ``chunk_text``; each chunk is one ``send``. Files (each at most ``mediaMaxMb``, staged
-to the remote Mac first when there is one) go one per ``send``, the last text chunk riding on
-the first file as its caption. After every send, successful or of unknown outcome, the text
+A reply's text gets ``responsePrefix``, loses agent scaffolding (``sanitize_outbound``), has
+its Markdown rendered (``imsg.gateway.markdown``: plain text, plus native styles through the
+bridge when the child has one) and is cut by ``chunk_text``; each chunk is one ``send``. Files
+(each at most ``mediaMaxMb``, staged to the remote Mac first when there is one) go one per
+``send``, the last text chunk riding on the first file sent as its caption (alone, if no file
+could go). After every send, successful or of unknown outcome, the text
 (and the ids the child returned) is remembered in the echo cache under the target's scope, so
 its echo is not taken for a person's message.
 
@@ -37,6 +39,7 @@ from imsg.gateway.client import ClientGone, NotSent, RpcClient, RpcError, Unansw
 from imsg.gateway.config import AccountConfig
 from imsg.gateway.guards import EchoCache
 from imsg.gateway.handlers import Reply
+from imsg.gateway.markdown import Range, render, slice_ranges, units
 from imsg.gateway.probe import ChildInfo
 from imsg.gateway.remote import RemoteError, stage_outbound
 from imsg.gateway.state import State
@@ -104,14 +107,18 @@ class Outbox:
         text = sanitize_outbound(reply.text)
         if text and prefix and self.account.response_prefix:
             text = f"{self.account.response_prefix} {text}"
+        text, styles = render(text)
         chunks = chunk_text(text, self.account.text_chunk_limit, self.account.chunk_mode)
+        formatting = _chunk_formatting(text, chunks, styles)
         files = [f for f in reply.files if self._file_ok(f)]
         caption = chunks.pop() if files and chunks else ""
+        caption_formatting = formatting.pop() if files and formatting else []
         outcomes = []
         extra = {"reply_to": reply.reply_to} if reply.reply_to else {}
-        for chunk in chunks:
-            outcomes.append(await self._send({**params, "text": chunk, **extra}, scope, chunk))
-        for index, path in enumerate(files):
+        for chunk, ranges in zip(chunks, formatting, strict=True):
+            outcomes.append(await self._send({**params, "text": chunk, **extra}, scope, chunk,
+                                             formatting=ranges))
+        for path in files:
             send_path = path
             if self.account.remote_host:
                 try:
@@ -120,15 +127,16 @@ class Outbox:
                     self.log.error("[%s] file %s not sent: %s", self.account.id, path, err)
                     outcomes.append(Sent(False, error=str(err)))
                     continue
-            body = caption if index == 0 else ""
+            body, caption = caption, ""
             file_params = {**params, "file": send_path, **extra}
             if body:
                 file_params["text"] = body
             outcomes.append(await self._send(file_params, scope, body,
-                                             os.path.basename(send_path)))
-        if caption and not files:
+                                             os.path.basename(send_path),
+                                             formatting=caption_formatting if body else []))
+        if caption:  # no file could go: the caption still does
             outcomes.append(await self._send({**params, "text": caption, **extra}, scope,
-                                             caption))
+                                             caption, formatting=caption_formatting))
         return outcomes
 
     def _file_ok(self, path: str) -> bool:
@@ -146,7 +154,9 @@ class Outbox:
         return True
 
     async def _send(self, params: dict[str, Any], scope: str, text: str,
-                    file_name: str = "") -> Sent:
+                    file_name: str = "", *, formatting: list[Range] | None = None) -> Sent:
+        """One ``send``; ``formatting`` (the text's style ranges) goes along as
+        ``text_formatting`` only when the child's bridge can render it."""
         attempt = 0
         while True:
             try:
@@ -155,6 +165,8 @@ class Outbox:
                 return self._failed(scope, "no imsg rpc child became ready")
             if "reply_to" in params and not info.bridge_ready:
                 params = {k: v for k, v in params.items() if k != "reply_to"}
+            if formatting and info.bridge_ready:
+                params = {**params, "text_formatting": [r.to_json() for r in formatting]}
             retry = False
             try:
                 result = await client.request("send", params,
@@ -221,6 +233,20 @@ class Outbox:
             self.log.debug("[%s] %s failed: %s", self.account.id, method, exc)
             return False
         return True
+
+
+def _chunk_formatting(text: str, chunks: list[str], styles: list[Range]) -> list[list[Range]]:
+    """Each chunk's share of ``styles`` (chunks are pieces of ``text``, in order, trimmed)."""
+    result: list[list[Range]] = []
+    at = 0
+    for chunk in chunks:
+        found = text.find(chunk, at)
+        if found < 0 or not styles:
+            result.append([])
+            continue
+        result.append(slice_ranges(styles, units(text[:found]), units(chunk)))
+        at = found + len(chunk)
+    return result
 
 
 def chat_selector(chat_guid: str | None, chat_id: int | None) -> dict[str, Any]:
