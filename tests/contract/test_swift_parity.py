@@ -449,6 +449,20 @@ def test_handles_check_without_a_helper_is_internal_error(rpc: Calls) -> None:
                              "injected)"}
 
 
+def test_bridge_methods_without_a_helper(rpc: Calls) -> None:
+    """§6.10: a mutation fails before dispatch (retry-safe, nothing published); the event
+    stream is -32003."""
+    error = rpc.error("send.rich", {"chat_guid": f"iMessage;-;{ALICE}", "text": "x"})
+    assert (error["code"], error["message"]) == (-32603, "Delivery failed before dispatch")
+    assert error["data"] == {
+        "retry_safe": True, "disposition": "not_started", "transport": "bridge_v2",
+        "operation": "send-message",
+        "detail": "The bridge ready lock is absent. Run imsg launch explicitly before retrying."}
+    events = rpc.error("bridge.events.subscribe", {})
+    assert (events["code"], events["message"]) == (-32003, "Bridge events unavailable")
+    assert events["data"]["retryable"] is True and events["data"]["detail"]
+
+
 def test_status_and_initialize(rpc: Calls) -> None:
     """§1.7: Swift's keys (plus imsg's own `server`), protocol 1, the DB features, and without
     a helper only the methods that run without one."""
