@@ -37,6 +37,7 @@ MAX_CHATS = 100_000
 MIN_SCORE = 40.0
 _SPLIT = re.compile(r"\s*(?:,|&|\+|;|\band\b)\s*", re.IGNORECASE)
 _NON_DIGITS = re.compile(r"\D+")
+_E164 = re.compile(r"\+\d{6,15}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +152,9 @@ def _part_score(chat: Chat, part: _Part, names: dict[str, str],
         for handle in members:
             if handle.casefold() == part.address.casefold():
                 return 100.0 if direct else 90.0
-            if handle not in phones:
-                phones[handle] = normalize_phone(handle, "US")
+            if handle not in phones:  # chat.db mostly stores E.164 already: no parsing then
+                canonical = "@" in handle or _E164.fullmatch(handle) is not None
+                phones[handle] = None if canonical else normalize_phone(handle, "US")
             if phones[handle] == part.address:
                 return 100.0 if direct else 90.0
         # Not a participant's address: a short number ("5550188") may still be a fragment.
@@ -188,8 +190,17 @@ def _typo_score(wanted: Sequence[str], words: Sequence[str]) -> float:
         return 0.0
     weakest = 1.0
     for q in wanted:
-        ratio = max(SequenceMatcher(None, q, w).ratio() for w in words)
+        ratio = max((_ratio(q, w) for w in words), default=0.0)
         if ratio < 0.8:
             return 0.0
         weakest = min(weakest, ratio)
     return 65.0 * weakest
+
+
+def _ratio(a: str, b: str) -> float:
+    """``SequenceMatcher.ratio``, skipped (0) when its cheap upper bounds are already below
+    0.8: most pairs of words are nowhere near each other."""
+    matcher = SequenceMatcher(None, a, b)
+    if matcher.real_quick_ratio() < 0.8 or matcher.quick_ratio() < 0.8:
+        return 0.0
+    return matcher.ratio()
