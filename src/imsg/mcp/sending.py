@@ -199,6 +199,7 @@ class Actions:
     def react(self, db: ChatDB, *, message_id: int, reaction: str,
               bridge_ready: bool) -> dict[str, object]:
         """A tapback on message ``message_id`` (module docstring)."""
+        self.policy.require_sending()
         found = db.messages_by_rowid([message_id])
         if not found or found[0][0].chat_id == 0:
             raise InvalidInput(f"No message #{message_id} in any chat")

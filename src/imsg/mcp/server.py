@@ -365,6 +365,7 @@ def _bridge_tools(server: MCPServer, tools: Tools) -> None:
     ) -> CallToolResult:
         """Show or stop the typing indicator in a chat (IMCore bridge)."""
         def work(db: ChatDB) -> Answer:
+            tools.config.policy.require_sending()
             target, _ = reading.target_chat(db, chat_id, chat, {})
             tools.actions.bridge_call(db, "typing", db.chat_ref(target.id), {"typing": on})
             state = "shown" if on else "stopped"
@@ -375,6 +376,7 @@ def _bridge_tools(server: MCPServer, tools: Tools) -> None:
     async def mark_read(chat_id: ChatId = None, chat: ChatQuery = None) -> CallToolResult:
         """Mark a chat as read (sends read receipts where they are on; IMCore bridge)."""
         def work(db: ChatDB) -> Answer:
+            tools.config.policy.require_sending()
             target, _ = reading.target_chat(db, chat_id, chat, {})
             tools.actions.bridge_call(db, "read", db.chat_ref(target.id), {})
             return Answer(f"Marked chat {target.id} as read.", {"ok": True, "chat_id": target.id})
