@@ -33,6 +33,7 @@ from imsg.index.store import (
     Candidates,
     IndexStore,
     exact_candidates,
+    exact_code,
     natural_key,
     prefix_candidates,
     translate,
@@ -46,7 +47,6 @@ SHORT_WINDOW = 20_000  # one- and two-character needles: rows walked before the 
 RETRY_AFTER_S = 300.0  # after a failed build or open, scan for this long before trying again
 _MAX_OPEN = 8
 _FIRST_BATCH = 16  # candidates beyond the limit in the first round (most are real matches)
-_DOWN_TO_BATCH = 4096
 _log = logging.getLogger("imsg.index")
 
 
@@ -164,10 +164,6 @@ class _Stream:
         self._before = pairs[-1][0]
         return pairs, self._before
 
-    def down_to(self, floor: int) -> list[tuple[int, int]]:
-        """Every remaining candidate with a key of at least ``floor`` (and maybe a few below)."""
-        return _down_to(self, floor)
-
 
 class _ShortStream:
     """Candidates for a one- or two-character needle, which has no trigram of its own.
@@ -198,18 +194,6 @@ class _ShortStream:
                else prefix_candidates(self._needle, terms, self._chat_id))
         self._current = _Stream(self._store, how, self._floor)
         return pairs, self._floor
-
-    def down_to(self, floor: int) -> list[tuple[int, int]]:
-        return _down_to(self, floor)
-
-
-def _down_to(stream: _Stream | _ShortStream, floor: int) -> list[tuple[int, int]]:
-    pairs: list[tuple[int, int]] = []
-    while True:
-        more, lowest = stream.next(_DOWN_TO_BATCH)
-        pairs += more
-        if lowest is None or lowest <= floor:
-            return pairs
 
 
 def _stream(store: IndexStore, needle: str, exact: bool,
@@ -243,10 +227,12 @@ def _through(store: IndexStore, db: ChatDB, query: str, needle: str, match: str,
             if floor >= lowest:
                 return found  # every candidate not fetched ranks below the last one found
             # Rows keyed in between (a burst that spilled into later keys) may still outrank
-            # it: of every candidate down to its natural key, those dated after it join in.
-            # The answer can then only improve, and all below ``floor`` rank lower still.
-            rest = [rowid for _, rowid in stream.down_to(floor) if rowid not in fetched]
-            above = store.outranking(rest, date, last.id)
+            # it: of the rows keyed from its natural key up, those that contain the needle (or
+            # its exact code) and rank above it join in. The answer can then only improve, and
+            # all below ``floor`` rank lower still.
+            probe = exact_code(needle) if exact else needle
+            above = [rowid for rowid in store.outranking(probe, floor, lowest, date, last.id,
+                                                         chat_id) if rowid not in fetched]
             if not above:
                 return found
             fetched.update(above)

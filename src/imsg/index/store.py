@@ -375,20 +375,19 @@ class IndexStore:
                 row = self.conn.execute("SELECT max(ROWID) FROM cdb.message").fetchone()
             return int(row[0] or 0)
 
-    def outranking(self, rowids: Sequence[int], date: object, rowid: int) -> list[int]:
-        """Those of ``rowids`` whose rows rank above (``date``, ``rowid``) in search order (date,
-        then ROWID, descending; as SQLite orders: NULL dates lowest)."""
-        above = "date IS NOT NULL OR msg > ?" if date is None else (
-            "date > ? OR (date = ? AND msg > ?)")
-        params = (rowid,) if date is None else (date, date, rowid)
-        out: list[int] = []
+    def outranking(self, probe: str, floor: int, below: int, date: object, rowid: int,
+                   chat_id: int | None) -> list[int]:
+        """ROWIDs of rows keyed in [``floor``, ``below``) whose text contains ``probe`` (in the
+        chat) and that rank above (``date``, ``rowid``) in search order: date, then ROWID,
+        descending, as SQLite orders (NULL dates lowest)."""
+        above = "d.date IS NOT NULL OR d.msg > ?" if date is None else (
+            "d.date > ? OR (d.date = ? AND d.msg > ?)")
+        order = (rowid,) if date is None else (date, date, rowid)
+        chat, extra = _chat_filter(chat_id)
         with translate(self.path):
-            for start in range(0, len(rowids), 500):
-                chunk = rowids[start:start + 500]
-                out += [r for (r,) in self.conn.execute(
-                    f"SELECT msg FROM doc WHERE msg IN ({','.join('?' * len(chunk))})"
-                    f" AND ({above})", (*chunk, *params))]
-        return out
+            return [r for (r,) in self.conn.execute(
+                "SELECT d.msg FROM doc d WHERE d.key >= ? AND d.key < ? AND instr(d.text, ?) > 0"
+                f" AND ({above}){chat}", (floor, below, probe, *order, *extra))]
 
     def db_date(self, rowid: int) -> object:
         """``message.date`` of one row as chat.db has it now."""
