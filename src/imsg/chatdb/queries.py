@@ -67,6 +67,33 @@ _ATTACHMENT_COLUMNS = (
     ("a.user_info", "NULL"),
 )
 
+# What an attachment is, by its MIME type's major type, or by its UTI when Messages left the
+# MIME type empty; a sticker is a kind of its own and anything else a file.
+# ``attachment_kind`` and ``Queries.attachment_kind`` both read this table: change it, not them.
+ATTACHMENT_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("image", ("public.image", "public.jpeg", "public.png", "public.heic", "public.heif",
+               "com.compuserve.gif", "public.tiff", "org.webmproject.webp", "com.microsoft.bmp",
+               "public.camera-raw-image")),
+    ("video", ("public.movie", "public.video", "com.apple.quicktime-movie", "public.mpeg-4",
+               "com.apple.m4v-video", "public.3gpp", "public.avi")),
+    ("audio", ("public.audio", "com.apple.coreaudio-format", "public.mp3", "public.mpeg-4-audio",
+               "com.apple.m4a-audio", "public.aiff-audio", "public.aifc-audio",
+               "com.microsoft.waveform-audio", "org.3gpp.adaptive-multi-rate-audio")),
+)
+KIND_NAMES = ("image", "video", "audio", "file", "sticker")
+
+
+def attachment_kind(mime_type: str, uti: str, is_sticker: bool) -> str:
+    """``sticker``, ``image``, ``video``, ``audio`` or ``file`` (``ATTACHMENT_KINDS``)."""
+    if is_sticker:
+        return "sticker"
+    mime = mime_type.lower()
+    if mime:
+        return next((kind for kind, _ in ATTACHMENT_KINDS if mime.startswith(f"{kind}/")),
+                    "file")
+    known = uti.lower()
+    return next((kind for kind, utis in ATTACHMENT_KINDS if known in utis), "file")
+
 
 def _marks(count: int) -> str:
     return ",".join("?" * count)
@@ -209,12 +236,20 @@ class Queries:
 
     @property
     def handle_services(self) -> str:
+        """Services ``?1`` has working history on: a handle row, or a direct chat, with at
+        least one message that did not fail (``error = 0``), as the Swift tool decides; a
+        number whose iMessages all failed (it moved to another phone) counts as SMS-only."""
+        ok = "m.error = 0" if self.has("m.error") else "1"
         parts = []
-        if self.has("h.id") and self.has("h.service"):
-            parts.append("SELECT service FROM handle WHERE id = ?1 COLLATE NOCASE")
+        if self.has("h.id") and self.has("h.service") and self.has("m.handle_id"):
+            parts.append(
+                "SELECT h.service FROM handle h WHERE h.id = ?1 COLLATE NOCASE AND EXISTS"
+                f" (SELECT 1 FROM message m WHERE m.handle_id = h.ROWID AND {ok})")
         if self.has("c.chat_identifier") and self.has("c.service_name") and self.has("c.style"):
-            parts.append("SELECT service_name FROM chat WHERE chat_identifier = ?1"
-                         " COLLATE NOCASE AND style = 45")
+            parts.append(
+                "SELECT c.service_name FROM chat c WHERE c.chat_identifier = ?1 COLLATE NOCASE"
+                " AND c.style = 45 AND EXISTS (SELECT 1 FROM chat_message_join j JOIN message m"
+                f" ON m.ROWID = j.message_id WHERE j.chat_id = c.ROWID AND {ok})")
         return " UNION ".join(parts) or "SELECT NULL WHERE ?1 IS NULL AND 0"
 
     # --- unread counts -----------------------------------------------------------------------
@@ -401,6 +436,67 @@ class Queries:
             f"SELECT maj.message_id, {columns} FROM message_attachment_join maj"
             f" JOIN attachment a ON a.ROWID = maj.attachment_id"
             f" WHERE maj.message_id IN ({_marks(count)}) ORDER BY maj.message_id, a.ROWID"
+        )
+
+    def attachment_kind(self) -> str:
+        """SQL twin of ``attachment_kind`` over the attachment row ``a``."""
+        raw = self.col("a.mime_type")
+        mime = f"(CASE WHEN typeof({raw}) = 'text' THEN lower({raw}) ELSE '' END)"
+        uti = f"lower({self.col('a.uti')})"
+        by_mime = " ".join(f"WHEN {mime} LIKE '{kind}/%' THEN '{kind}'"
+                           for kind, _ in ATTACHMENT_KINDS)
+        by_uti = " ".join(f"WHEN {uti} IN ({', '.join(repr(u) for u in utis)}) THEN '{kind}'"
+                          for kind, utis in ATTACHMENT_KINDS)
+        return (f"(CASE WHEN COALESCE({self.col('a.is_sticker', '0')}, 0) != 0 THEN 'sticker'"
+                f" WHEN {mime} != '' THEN (CASE {by_mime} ELSE 'file' END)"
+                f" ELSE (CASE {by_uti} ELSE 'file' END) END)")
+
+    def attachment_list(self, *, chat: bool, start: bool, end: bool, senders: int,
+                        mine: bool, kind: bool) -> str | None:
+        """Attachments of the rows that show them (joined to a chat, not a tapback, not a link
+        preview, ``cache_has_attachments`` set), newest first: (message ROWID, chat id, the
+        attachment's index among its message's attachments, as ``attachments`` orders them).
+        The chat is the one bound (``chat``) or the message's lowest. Bound in this order: the
+        chat, the start and end dates, the sender handles (incoming rows from them; ``mine``:
+        the user's rows instead), the kind (``attachment_kind``), then ``LIMIT ?``. Walks the
+        chat's (chat_id, message_date) key, or the message date index across chats."""
+        if not (self.has("maj.message_id") and self.has("maj.attachment_id")
+                and self.schema.has_table("attachment")):
+            return None
+        date = self.col("m.date", "0")
+        if chat:
+            date = "j.message_date" if self.order_by_join_date else date
+            source = ("chat_message_join j JOIN message m ON m.ROWID = j.message_id", "j.chat_id")
+            where, rowid = ["j.chat_id = ?"], "j.message_id"
+        else:
+            source = ("message m", "(SELECT MIN(jj.chat_id) FROM chat_message_join jj"
+                                   " WHERE jj.message_id = m.ROWID)")
+            where = ["EXISTS (SELECT 1 FROM chat_message_join jj WHERE jj.message_id = m.ROWID)"]
+            rowid = "m.ROWID"
+        where += [f"COALESCE({self.col('m.cache_has_attachments', '1')}, 0) != 0",
+                  self.not_a_reaction(), self.not_a_preview("m")]
+        if start:
+            where.append(f"{date} >= ?")
+        if end:
+            where.append(f"{date} < ?")
+        from_me = f"COALESCE({self.col('m.is_from_me', '0')}, 0)"
+        if mine:
+            where.append(f"{from_me} != 0")
+        elif senders:
+            where.append(f"{from_me} = 0 AND {self.col('h.id')} COLLATE NOCASE"
+                         f" IN ({_marks(senders)})")
+        if kind:
+            where.append(f"{self.attachment_kind()} = ?")
+        handles = self._handle_join if senders and not mine else ""
+        index = ("(SELECT COUNT(*) FROM message_attachment_join x JOIN attachment y"
+                 " ON y.ROWID = x.attachment_id WHERE x.message_id = maj.message_id"
+                 " AND x.attachment_id < maj.attachment_id)")
+        return (
+            f"SELECT m.ROWID, {source[1]}, {index} FROM {source[0]}{handles}"
+            " JOIN message_attachment_join maj ON maj.message_id = m.ROWID"
+            " JOIN attachment a ON a.ROWID = maj.attachment_id"
+            f" WHERE {' AND '.join(where)}"
+            f" ORDER BY {date} DESC, {rowid} DESC, maj.attachment_id LIMIT ?"
         )
 
     def reactions(self, count: int) -> str | None:

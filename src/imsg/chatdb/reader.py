@@ -42,7 +42,13 @@ from imsg.chatdb.dates import apple_to_unix_ns, unix_ns_to_apple
 from imsg.chatdb.filters import Filters
 from imsg.chatdb.models import Chat, Group, Message, ScheduledMessage, Stats
 from imsg.chatdb.previews import Dated, fold_page, is_url_preview
-from imsg.chatdb.queries import FIELD, SEND_STATUS_COLUMNS, Queries, send_status_sql
+from imsg.chatdb.queries import (
+    FIELD,
+    KIND_NAMES,
+    SEND_STATUS_COLUMNS,
+    Queries,
+    send_status_sql,
+)
 from imsg.errors import ChatNotFound, InvalidInput
 
 _REF_CACHE_MAX = 10_000
@@ -148,7 +154,7 @@ class ChatDB:
                 for r, e, d in self.rows(self.q.edit_marks, (above, upto))]
 
     def handle_services(self, handle: str) -> set[str]:
-        """Services (casefolded) ``handle`` was seen on, as a handle or a direct chat."""
+        """Services (casefolded) ``handle`` has working history on (``Queries.handle_services``)."""
         rows = self.rows(self.q.handle_services, (handle,))
         return {str(row[0]).casefold() for row in rows if row[0]}
 
@@ -421,6 +427,47 @@ class ChatDB:
                                                 attachments=attachments):
                 found[(message.chat_id, message.id)] = (message, date_ns)
         return found
+
+    def list_attachments(self, *, chat_id: int | None = None, kind: str | None = None,
+                         senders: Sequence[str] = (), from_me: bool = False,
+                         start_ns: int | None = None, end_ns: int | None = None,
+                         limit: int = 20) -> list[tuple[Message, int]]:
+        """Up to ``limit`` attachments, newest first, as (message, index): the message with all
+        its attachments, in chat ``chat_id`` (else in its lowest chat), and the attachment's
+        index in ``message.attachments`` (what ``imsg.mcp`` calls the attachment by). Rows
+        that show no attachments are left out (tapbacks, link previews, rows in no chat).
+
+        ``kind``: one of ``KIND_NAMES`` (``queries.attachment_kind``), None for any;
+        ``from_me``: only the user's; else ``senders``: only incoming rows from these handles
+        (case-insensitive); dates within [``start_ns``, ``end_ns``). One snapshot, batched
+        like ``history``. Raises ChatNotFound, InvalidInput (an unknown kind, limit below 1)
+        or a DatabaseError."""
+        _check_limit(limit)
+        if kind is not None and kind not in KIND_NAMES:
+            raise InvalidInput(f"Invalid kind: {kind!r} (use {', '.join(KIND_NAMES)})")
+        refs = {chat_id: self.chat_ref(chat_id)} if chat_id is not None else {}
+        sql = self.q.attachment_list(chat=chat_id is not None, start=start_ns is not None,
+                                     end=end_ns is not None, senders=len(senders),
+                                     mine=from_me, kind=kind is not None)
+        if sql is None:
+            return []
+        params: list[Any] = [] if chat_id is None else [chat_id]
+        params.extend(self.bound(ns) for ns in (start_ns, end_ns) if ns is not None)
+        if not from_me:
+            params.extend(senders)
+        if kind is not None:
+            params.append(kind)
+        params.append(limit)
+        with self.snapshot():
+            rows = self.rows(sql, params)
+            found = self.dated_in_chats([(chat, rowid) for rowid, chat, _ in rows], refs,
+                                        attachments=True)
+        listed = []
+        for rowid, chat, index in rows:
+            message = found.get((chat, rowid), (None, None))[0]
+            if message is not None and index < len(message.attachments):
+                listed.append((message, int(index)))
+        return listed
 
     def messages_after(
         self, rowid: int, *, limit: int, chat_id: int | None = None, reactions: bool = False
