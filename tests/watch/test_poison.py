@@ -72,8 +72,9 @@ def test_a_row_that_cannot_be_built_is_skipped_and_reported_in_its_place(
     monkeypatch.setattr(assemble, "build", choke)
     stream = watch(report_skipped=True)
     before = db.receive(chat, ALICE, "before")
+    poison.add(before + 1)  # before it is written: the watcher may read it at once
     bad = db.receive(chat, ALICE, "poison")
-    poison.add(bad)
+    assert bad == before + 1
     after = db.receive(chat, ALICE, "after")
     events = stream.take(3)
     assert [e.kind for e in events] == ["message", "skipped", "message"]
