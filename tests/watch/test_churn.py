@@ -36,7 +36,7 @@ def test_churn_loses_and_repeats_no_joined_row(tmp_path: Path) -> None:
         writers = [subprocess.Popen([sys.executable, WRITER, sim.path, str(n), str(ROWS_PER_WRITER),
                                      outputs[n], ",".join(map(str, chats))], env=env)
                    for n in range(2)]
-        while any(w.poll() is None for w in writers):
+        while any(w.poll() is None for w in writers) or stops < 6:
             time.sleep(rng.uniform(0.2, 0.6))
             watcher.proc.send_signal(signal.SIGSTOP)
             stops += 1
@@ -57,7 +57,7 @@ def test_churn_loses_and_repeats_no_joined_row(tmp_path: Path) -> None:
     duplicated = len(delivered) - len(set(delivered))
     assert (len(lost), duplicated) == (0, 0), f"lost {sorted(lost)}, {duplicated} duplicates"
     assert set(delivered) == joined and not unjoined & set(delivered)
-    assert stops >= 5 and len(joined) > 2 * ROWS_PER_WRITER * 0.9
+    assert len(joined) > 2 * ROWS_PER_WRITER * 0.9
     assert code == 0 and "Traceback" not in err
     cursors = [line["cursor"] for line in lines]
     assert cursors == sorted(cursors), "cursors went back"

@@ -153,7 +153,7 @@ def test_late_joins_and_rows_given_up_on_the_command_line(db: SimDB) -> None:
     chat = db.chat([ALICE])
     start = db.receive(chat, ALICE, "start")
     watcher = WatchProcess(db.path, "--since-rowid", str(start), "--debounce", "0ms",
-                           "--hold", "50ms", "--horizon", "300ms")
+                           "--hold", "50ms", "--horizon", "1s")
     try:
         late = db.message(chat, "filed late", sender=ALICE, join=False)
         ghost = db.message(chat, "never filed", sender=ALICE, join=False)
