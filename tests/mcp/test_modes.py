@@ -51,6 +51,8 @@ def test_read_only_on_a_missing_database(world: World, tmp_path: Path) -> None:
             "IMSG_DB at a chat.db)")
         assert isinstance(result.structured_content, dict)
         assert result.structured_content["error"]["exit_code"] == 4
+        listing = session.call("list_attachments", kind="image")
+        assert listing.is_error and content_text(listing) == content_text(result)
         report = session.call("diagnose")
         assert not report.is_error
         assert content_text(report).startswith(f"FAIL  database    No Messages database at {path}")
@@ -62,6 +64,7 @@ def test_read_only_on_a_missing_database(world: World, tmp_path: Path) -> None:
         finally:
             sim.close()
         assert session.text("list_chats").startswith("3 chats")  # no restart needed
+        assert session.text("list_attachments").startswith("2 attachments")
     finally:
         session.close()
     assert "Traceback" not in (tmp_path / "stderr.txt").read_text()

@@ -12,7 +12,8 @@ from PIL import Image
 from tests.mcp.harness import Session, World, content_text
 
 READ_TOOLS = {"find_chat", "list_chats", "get_unread", "read_messages", "get_context",
-              "search_messages", "get_attachment", "wait_for_message", "diagnose"}
+              "search_messages", "list_attachments", "get_attachment", "wait_for_message",
+              "diagnose"}
 
 
 def data(result: Any) -> dict[str, Any]:
@@ -39,6 +40,14 @@ def test_tools_are_listed_with_typed_schemas(session: Session) -> None:
     assert set(wait) == {"chat_id", "chat", "sender", "since", "timeout_s", "include_mine"}
     reaction = tools["react"].input_schema["properties"]["reaction"]
     assert reaction["enum"] == ["love", "like", "dislike", "laugh", "emphasis", "question"]
+    listing = tools["list_attachments"].input_schema["properties"]
+    assert set(listing) == {"chat_id", "chat", "kind", "sender", "before", "after", "limit"}
+    assert listing["kind"]["enum"] == ["image", "video", "audio", "file", "any"]
+    assert listing["kind"]["default"] == "any"
+    assert listing["limit"]["maximum"] == 100 and listing["limit"]["default"] == 20
+    assert listing["sender"]["anyOf"][0]["type"] == "string"
+    assert listing["chat"] == read["chat"] and listing["before"] == read["before"]
+    assert "required" not in tools["list_attachments"].input_schema
     assert tools["search_messages"].input_schema["required"] == ["query"]
     assert tools["get_context"].input_schema["required"] == ["message_id"]
 
@@ -195,6 +204,79 @@ def test_get_attachment_other_files_and_failures(session: Session) -> None:
     beyond = session.call("get_attachment", message_id=9, index=3)
     assert content_text(beyond) == "Message #9 has 1 attachment; no index 3"
     assert content_text(session.call("list_chats")).startswith("3 chats")  # still serving
+
+
+def test_list_attachments_newest_first_for_get_attachment(session: Session,
+                                                          world: World) -> None:
+    result = session.call("list_attachments")
+    assert content_text(result).splitlines() == [
+        "3 attachments, newest first (times UTC+00:00):",
+        "-- Weekend Trip [chat 3, group: Alice Appleseed, Bob] · Mon 2026-02-02 --",
+        f"#{world.photo} 02:40 Bob: [0: image view.jpg, 10 B] the view",
+        "#18 01:59 Alice Appleseed: [0: audio Audio Message.caf, 1 KB] transcript: I'll bring "
+        "the snacks",
+        "-- Alice Appleseed (+15555550123) [chat 1] · Mon 2026-02-02 --",
+        "#9 01:50 Alice Appleseed: [0: image IMG_0042.jpeg, 1 KB]"]
+    body = data(result)
+    assert body["has_more"] is False
+    assert [c["id"] for c in body["chats"]] == [world.chats["trip"], world.chats["alice"]]
+    first = body["attachments"][0]
+    assert {k: first[k] for k in ("message_id", "index", "chat_id", "sender", "sender_name",
+                                  "is_from_me", "kind")} == {
+        "message_id": world.photo, "index": 0, "chat_id": world.chats["trip"],
+        "sender": "bob@example.com", "sender_name": "Bob", "is_from_me": False, "kind": "image"}
+    assert first["attachment"]["transfer_name"] == "view.jpg"
+    assert first["attachment"]["missing"] is False
+    assert body["attachments"][1]["attachment"]["transcription"] == "I'll bring the snacks"
+    shown = session.call("get_attachment", message_id=first["message_id"], index=first["index"])
+    assert data(shown)["image"]["source_width"] == 3000
+
+
+def test_list_attachments_filters_and_limit(session: Session, world: World) -> None:
+    def listed(**arguments: Any) -> list[tuple[int, int]]:
+        body = data(session.call("list_attachments", **arguments))
+        return [(a["message_id"], a["index"]) for a in body["attachments"]]
+
+    photo, voice, alice_photo = (world.photo, 0), (18, 0), (9, 0)
+    assert listed(kind="image") == [photo, alice_photo]
+    assert listed(kind="audio") == [voice]
+    assert listed(kind="video") == [] and listed(kind="file") == []
+    assert listed(chat="weekend trip") == [photo, voice]
+    assert listed(chat_id=world.chats["alice"]) == [alice_photo]
+    assert listed(sender="Bob") == [photo]
+    assert listed(sender="+1 (555) 555-0123", kind="image") == [alice_photo]
+    assert listed(sender="me") == []
+    assert listed(after="2026-02-02T01:55:00Z") == [photo, voice]
+    assert listed(before="2026-02-02T01:55:00Z") == [alice_photo]
+    assert listed(chat="Alice", sender="alice", before="2026-02-02T01:50:00Z") == []
+    text = content_text(session.call("list_attachments", chat="weekend", kind="audio"))
+    assert text.splitlines()[0] == ("1 audio file in Weekend Trip [chat 3, group: Alice "
+                                    "Appleseed, Bob], newest first (times UTC+00:00):")
+    assert content_text(session.call("list_attachments", chat_id=1, kind="video")) == \
+        "No videos in Alice Appleseed (+15555550123) [chat 1]."
+    assert content_text(session.call("list_attachments", sender="Bob", kind="audio")) == \
+        "No audio files from Bob."
+    page = session.call("list_attachments", limit=1, kind="image")
+    assert data(page)["has_more"] is True
+    older = content_text(page).splitlines()[-1]
+    created = data(page)["attachments"][0]["created_at"]
+    assert older == f'(older: list_attachments(kind="image", before="{created}"))'
+    assert listed(kind="image", before=created) == [alice_photo]
+
+
+def test_list_attachments_refuses_bad_arguments(session: Session) -> None:
+    def error(**arguments: Any) -> str:
+        result = session.call("list_attachments", **arguments)
+        assert result.is_error
+        return content_text(result)
+
+    assert error(chat_id=99) == "Chat not found: 99"
+    assert error(chat_id=1, chat="Alice") == "Give chat_id or chat, not both"
+    assert error(sender="Zed") == "No one matches 'Zed'"
+    assert error(chat_id=1, sender="Bob") == "No one matches 'Bob' in chat 1"
+    assert error(after="later").startswith("Invalid time: 'later'")
+    assert "kind" in error(kind="photo")
+    assert "limit" in error(limit=101)
 
 
 def test_bad_arguments_are_tool_errors(session: Session) -> None:

@@ -1,4 +1,8 @@
-"""``get_attachment``: one attachment of one message, an image as pixels a model can look at.
+"""``list_attachments``: which files were shared, newest first, one line each; and
+``get_attachment``: one attachment of one message, an image as pixels a model can look at.
+
+``list_attachments`` filters in SQL (``ChatDB.list_attachments``: by chat, kind, sender and
+dates, before the limit) and names each attachment as ``get_attachment`` takes it.
 
 The attachment is named by the message id and its index in the message (the ``[0: image …]``
 of the compact text), never by a path: the tool only ever opens files chat.db lists, so a
@@ -19,15 +23,19 @@ the file is not on this Mac (still in iCloud); Pillow not installed (``pip insta
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
-from imsg.chatdb.models import Attachment
+from imsg.chatdb.models import Attachment, Chat, Message
 from imsg.chatdb.reader import ChatDB
 from imsg.errors import InvalidInput
 from imsg.mcp import formatting as fmt
+from imsg.mcp import reading
 from imsg.mcp.answers import Answer, Image
+from imsg.mcp.finding import Found, chat_by_id
 
 DEFAULT_MAX_PIXELS = 1568
 IMAGE_TIMEOUT_S = 30.0
@@ -102,6 +110,107 @@ def get_attachment(db: ChatDB, *, message_id: int, index: int = 0,
     text = (f"#{message_id} {label}: {source_w}×{source_h}, shown at {width}×{height} "
             f"({image.mime_type})\npath: {attachment.original_path}")
     return Answer(text, data, (image,))
+
+
+Listed = tuple[Message, int]  # a message and the index of one of its attachments
+KIND_NOUNS = {"image": "image", "video": "video", "audio": "audio file", "file": "file",
+              "any": "attachment"}
+
+
+def list_attachments(db: ChatDB, *, chat_id: int | None = None, chat: str | None = None,
+                     kind: str = "any", sender: str | None = None, before: str | None = None,
+                     after: str | None = None, limit: int = 20) -> Answer:
+    """Attachments newest first, in one chat or all, of one kind (``image``, ``video``,
+    ``audio``, ``file``; ``any`` includes stickers), from one person or the user (``me``),
+    within dates: one line each with the message id and index ``get_attachment`` takes.
+
+    A page never ends inside a message when it holds another one: the call for the older ones
+    (``before`` = the last message's time) then misses nothing. Raises InvalidInput (an
+    unknown kind, a sender no one matches, bad times), ChatNotFound or a DatabaseError."""
+    if kind not in KIND_NOUNS:
+        raise InvalidInput(f"Invalid kind: {kind!r} (use {', '.join(KIND_NOUNS)})")
+    names: dict[str, str] = {}
+    scope: Chat | None = None
+    others: list[Found] = []
+    if chat_id is not None or (chat and chat.strip()):
+        scope, others = reading.target_chat(db, chat_id, chat, names)
+    mine = False
+    senders: tuple[str, ...] = ()
+    if sender and sender.strip():
+        mine, senders = reading.senders_named(db, sender, scope, names)
+    start, end = reading.window(after, before)
+
+    def fetch(count: int) -> list[tuple[Message, int]]:
+        return db.list_attachments(chat_id=scope.id if scope else None,
+                                   kind=None if kind == "any" else kind, senders=senders,
+                                   from_me=mine, start_ns=start, end_ns=end, limit=count)
+
+    listed, more = _page(fetch, limit)
+    chats = {scope.id: scope} if scope else {c: chat_by_id(db, c) for c in
+                                             dict.fromkeys(m.chat_id for m, _ in listed)}
+    names = reading.names_for(db, list(chats.values()), [m for m, _ in listed], names)
+    noun = KIND_NOUNS[kind] + ("s" if len(listed) != 1 else "")
+    where = f" in {fmt.chat_header(scope, names)}" if scope else ""
+    who = f" from {sender.strip()}" if sender and sender.strip() else ""
+    if not listed:
+        text = f"No {KIND_NOUNS[kind]}s{who}{where}."
+    else:
+        lines = [f"{len(listed)} {noun}{who}{where}, newest first (times {fmt.zone_name()}):",
+                 *reading.also(others, names),
+                 *fmt.attachments_block(listed, names, reading.today(),
+                                        chats=None if scope else chats)]
+        if more:
+            call = _older_call(scope, kind, sender, after, listed[-1][0].created_at)
+            lines.append(f"(older: {call})")
+        text = "\n".join(lines)
+    data = {"chats": [fmt.chat_data(c, names) for c in chats.values()],
+            "attachments": [_attachment_data(m, i) for m, i in listed], "has_more": more}
+    return Answer(text, data)
+
+
+def _page(fetch: Callable[[int], list[Listed]], limit: int) -> tuple[list[Listed], bool]:
+    """Up to ``limit`` attachments and whether there are more, never ending inside a message:
+    the page stops before the message the limit would cut, or, when that message is the only
+    one, holds all of its attachments (``fetch(n)``: the first ``n``)."""
+    found = fetch(limit + 1)
+    if len(found) <= limit:
+        return found, False
+    cut = found[limit][0].id
+    if found[limit - 1][0].id != cut:
+        return found[:limit], True
+    whole = [item for item in found[:limit] if item[0].id != cut]
+    if whole:
+        return whole, True
+    found = fetch(limit + len(found[0][0].attachments) + 1)
+    page = [item for item in found if item[0].id == cut]
+    return page, len(found) > len(page)
+
+
+def _older_call(scope: Chat | None, kind: str, sender: str | None, after: str | None,
+                before: str) -> str:
+    arguments = [f"chat_id={scope.id}"] if scope else []
+    if kind != "any":
+        arguments.append(f'kind="{kind}"')
+    if sender and sender.strip():
+        arguments.append(f"sender={json.dumps(sender.strip(), ensure_ascii=False)}")
+    if after:
+        arguments.append(f"after={json.dumps(after, ensure_ascii=False)}")
+    arguments.append(f'before="{before}"')
+    return f"list_attachments({', '.join(arguments)})"
+
+
+def _attachment_data(message: Message, index: int) -> dict[str, object]:
+    """One listed attachment as structured content: its message's keys that say where and
+    from whom, its kind, and the attachment as ``get_attachment`` describes it."""
+    attachment = message.attachments[index]
+    data: dict[str, object] = {
+        "message_id": message.id, "index": index, "chat_id": message.chat_id,
+        "created_at": message.created_at, "sender": message.sender,
+        "is_from_me": message.is_from_me, "kind": fmt.attachment_kind(attachment),
+        "attachment": attachment.to_dict()}
+    if message.sender_name:
+        data["sender_name"] = message.sender_name
+    return data
 
 
 def downscale(path: str, max_pixels: int) -> tuple[Image, tuple[int, int, int, int]]:

@@ -14,17 +14,17 @@ Everything here is pure: callers pass the contact names they read (``Names``) an
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 
 from imsg.chatdb.models import Attachment, Chat, Message
 from imsg.chatdb.polls import display_text
+from imsg.chatdb.queries import attachment_kind as kind_of
 
 Names = Mapping[str, str]  # handle → contact name
 
 QUOTE_LIMIT = 60
 PREVIEW_LIMIT = 100
-_KINDS = (("image/", "image"), ("video/", "video"), ("audio/", "audio"))
 # Message keys that repeat the chat's own fields: answers carry the chat once instead.
 CHAT_KEYS = ("chat_identifier", "chat_guid", "chat_name", "participants", "is_group")
 
@@ -113,10 +113,9 @@ def sender(message: Message, names: Names) -> str:
 
 
 def attachment_kind(attachment: Attachment) -> str:
-    if attachment.is_sticker:
-        return "sticker"
-    mime = attachment.mime_type.lower()
-    return next((kind for prefix, kind in _KINDS if mime.startswith(prefix)), "file")
+    """``image``, ``video``, ``audio``, ``sticker`` or ``file``: by MIME type, else by UTI (the
+    kinds ``list_attachments`` filters by)."""
+    return kind_of(attachment.mime_type, attachment.uti, attachment.is_sticker)
 
 
 def size_label(total: int) -> str:
@@ -186,28 +185,63 @@ def message_lines(message: Message, names: Names, *, stamp: str) -> list[str]:
     return lines
 
 
-def messages_block(messages: Sequence[Message], names: Names, today: date, *,
-                   chats: Mapping[int, Chat] | None = None, marked: int | None = None) -> list[str]:
-    """Messages in the order given, a header line whenever the day changes (and, with
-    ``chats``, whenever the chat changes: answers spanning several chats). ``marked`` puts
-    ``>>`` before that message's line."""
-    lines: list[str] = []
+def _headed(messages: Iterable[Message], names: Names, today: date,
+            chats: Mapping[int, Chat] | None) -> Iterator[tuple[str | None, Message, str]]:
+    """Each message with its ``HH:MM`` stamp and the header line to print before it: one
+    whenever the day changes (and, with ``chats``, whenever the chat changes), else None."""
     current: tuple[int | None, date | None] | None = None
     for message in messages:
         moment = local_time(message.created_at)
         day = moment.date() if moment else None
         chat = chats.get(message.chat_id) if chats is not None else None
         key = (message.chat_id if chats is not None else None, day)
+        header = None
         if key != current:
             current = key
             label = day_label(day, today) if day else "unknown day"
             where = f"{chat_header(chat, names)} · " if chat is not None else ""
-            lines.append(f"-- {where}{label} --")
-        stamp = moment.strftime("%H:%M") if moment else "--:--"
+            header = f"-- {where}{label} --"
+        yield header, message, moment.strftime("%H:%M") if moment else "--:--"
+
+
+def messages_block(messages: Sequence[Message], names: Names, today: date, *,
+                   chats: Mapping[int, Chat] | None = None, marked: int | None = None) -> list[str]:
+    """Messages in the order given, a header line whenever the day changes (and, with
+    ``chats``, whenever the chat changes: answers spanning several chats). ``marked`` puts
+    ``>>`` before that message's line."""
+    lines: list[str] = []
+    for header, message, stamp in _headed(messages, names, today, chats):
+        if header is not None:
+            lines.append(header)
         block = message_lines(message, names, stamp=stamp)
         if marked == message.id:
             block[0] = ">> " + block[0]
         lines.extend(block)
+    return lines
+
+
+def attachments_block(listed: Sequence[tuple[Message, int]], names: Names, today: date, *,
+                      chats: Mapping[int, Chat] | None = None) -> list[str]:
+    """One line per (message, attachment index), under the same headers as
+    ``messages_block``: ``#20 02:40 Bob: [0: image view.jpg, 1.2 MB] the view``. A voice
+    message shows its transcript; another attachment the start of its message's text, on the
+    message's first line only."""
+    lines: list[str] = []
+    shown: set[int] = set()
+    headed = _headed([message for message, _ in listed], names, today, chats)
+    for (header, message, stamp), (_, index) in zip(headed, listed, strict=True):
+        if header is not None:
+            lines.append(header)
+        attachment = message.attachments[index]
+        line = f"#{message.id} {stamp} {sender(message, names)}: "
+        line += attachment_label(index, attachment)
+        caption = message.text.replace("\ufffc", "").strip()
+        if attachment.transcription is not None:
+            line += f" transcript: {clip(attachment.transcription, PREVIEW_LIMIT)}"
+        elif caption and message.id not in shown:
+            line += f" {clip(caption, QUOTE_LIMIT)}"
+        shown.add(message.id)
+        lines.append(line)
     return lines
 
 

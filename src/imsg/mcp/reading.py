@@ -25,6 +25,7 @@ from imsg.mcp import formatting as fmt
 from imsg.mcp.answers import Answer
 from imsg.mcp.finding import (
     Found,
+    all_chats,
     as_handle,
     chat_by_id,
     find_chats,
@@ -113,14 +114,30 @@ def target_chat(db: ChatDB, chat_id: int | None, chat: str | None,
                        "group name")
 
 
-def _also(others: Sequence[Found], names: dict[str, str]) -> list[str]:
+def senders_named(db: ChatDB, sender: str, scope: Chat | None,
+                  names: dict[str, str]) -> tuple[bool, tuple[str, ...]]:
+    """Who ``sender`` names: (True, ()) for the user (``me``), else (False, the handles of
+    ``scope``'s people, or of everyone's in any chat, that it names: ``handles_named``).
+    ``names`` is filled with their contact names. Raises InvalidInput when no one matches."""
+    if fold(sender) in ME:
+        return True, ()
+    pool = ([*scope.participants, scope.identifier] if scope else
+            [h for c in all_chats(db) for h in c.participants])
+    names.update(db.contact_names(h for h in pool if h not in names))
+    handles = tuple(handles_named(sender, pool, names))
+    if not handles:
+        raise InvalidInput(f"No one matches {sender!r}" + (f" in chat {scope.id}" if scope else ""))
+    return False, handles
+
+
+def also(others: Sequence[Found], names: dict[str, str]) -> list[str]:
     if not others:
         return []
     listed = "; ".join(fmt.chat_header(f.chat, names) for f in others)
     return [f"(also matching: {listed})"]
 
 
-def _window(after: str | None, before: str | None) -> tuple[int | None, int | None]:
+def window(after: str | None, before: str | None) -> tuple[int | None, int | None]:
     start = parse_when(after) if after else None
     end = parse_when(before) if before else None
     if start is not None and end is not None and start >= end:
@@ -144,7 +161,7 @@ def read_messages(db: ChatDB, *, chat_id: int | None = None, chat: str | None = 
         if not matched:
             raise InvalidInput(f"No participant of chat {target.id} matches {wanted!r}")
         handles.extend(matched)
-    start, end = _window(after, before)
+    start, end = window(after, before)
     filters = Filters(tuple(dict.fromkeys(handles)), start, end)
     messages = db.history(target.id, limit=limit + 1, filters=filters)
     more = len(messages) > limit
@@ -152,7 +169,7 @@ def read_messages(db: ChatDB, *, chat_id: int | None = None, chat: str | None = 
     names = names_for(db, [target], messages, names)
     count = f"{len(messages)} message{'s' if len(messages) != 1 else ''}"
     lines = [f"{fmt.chat_header(target, names)}: {count}, newest first "
-             f"(times {fmt.zone_name()})", *_also(others, names)]
+             f"(times {fmt.zone_name()})", *also(others, names)]
     lines.extend(fmt.messages_block(messages, names, today()))
     if more:
         lines.append(f"(older messages: read_messages(chat_id={target.id}, "
@@ -259,7 +276,7 @@ def search_messages(db: ChatDB, *, query: str, chat_id: int | None = None,
     others: list[Found] = []
     if chat_id is not None or (chat and chat.strip()):
         scope, others = target_chat(db, chat_id, chat, names)
-    start, end = _window(after, before)
+    start, end = window(after, before)
     low = iso_from_unix_ns(start) if start is not None else None
     high = iso_from_unix_ns(end) if end is not None else None
     by = sender_matcher(sender) if sender and sender.strip() else None
@@ -283,7 +300,7 @@ def search_messages(db: ChatDB, *, query: str, chat_id: int | None = None,
     else:
         text = "\n".join([
             f"{len(kept)} message{'s' if len(kept) != 1 else ''} match {query!r}{where}, "
-            f"newest first (times {fmt.zone_name()}):", *_also(others, names),
+            f"newest first (times {fmt.zone_name()}):", *also(others, names),
             *fmt.messages_block(kept, names, today(), chats=None if scope else chats)])
     data = {"query": query, "chats": [fmt.chat_data(c, names) for c in chats.values()],
             "messages": [fmt.message_data(m) for m in kept]}

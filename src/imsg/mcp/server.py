@@ -40,7 +40,7 @@ from pydantic import Field
 
 from imsg import __version__
 from imsg.chatdb.reader import ChatDB
-from imsg.errors import ImsgError, InvalidInput
+from imsg.errors import ImsgError
 from imsg.mcp import attachments, reading
 from imsg.mcp.answers import Answer, error_result, to_result
 from imsg.mcp.diagnose import diagnose
@@ -137,7 +137,6 @@ class Tools:
     def _waiter(self, db: ChatDB, chat_id: int | None, chat: str | None, sender: str | None,
                 since: int | None, include_mine: bool) -> tuple[Waiter, str]:
         from imsg.mcp import formatting as fmt
-        from imsg.mcp.finding import all_chats, fold, handles_named
 
         names: dict[str, str] = {}
         scope = None
@@ -146,16 +145,8 @@ class Tools:
         senders: tuple[str, ...] = ()
         mine_only = False
         if sender and sender.strip():
-            if fold(sender) in reading.ME:
-                mine_only = include_mine = True
-            else:
-                pool = ([*scope.participants, scope.identifier] if scope else
-                        [h for c in all_chats(db) for h in c.participants])
-                names.update(db.contact_names(h for h in pool if h not in names))
-                senders = tuple(handles_named(sender, pool, names))
-                if not senders:
-                    raise InvalidInput(f"No one matches {sender!r}"
-                                       + (f" in chat {scope.id}" if scope else ""))
+            mine_only, senders = reading.senders_named(db, sender, scope, names)
+            include_mine = include_mine or mine_only
         label = fmt.chat_header(scope, names) if scope else "any chat"
 
         def accept(message: Any) -> bool:
@@ -293,6 +284,26 @@ def _reading_tools(server: MCPServer, tools: Tools) -> None:
         return await tools.read(lambda db: attachments.get_attachment(
             db, message_id=message_id, index=index, max_pixels=max_pixels))
 
+    async def list_attachments(
+        chat_id: ChatId = None,
+        chat: ChatQuery = None,
+        kind: Annotated[Literal["image", "video", "audio", "file", "any"], Field(
+            description="Only this kind: image (photos), video, audio (voice messages), file "
+                        "(documents and anything else), or any (stickers too).")] = "any",
+        sender: Sender = None,
+        before: Before = None,
+        after: After = None,
+        limit: Annotated[int, Field(description="How many attachments at most.", ge=1,
+                                    le=100)] = 20,
+    ) -> CallToolResult:
+        """List shared files (photos, videos, voice messages, documents), newest first, in one
+        chat or all, optionally by kind, sender and dates: one line each with its message #id
+        and index (pass both to get_attachment to look at one), name, size, whether it is
+        still in iCloud, and a voice message's transcript."""
+        return await tools.read(lambda db: attachments.list_attachments(
+            db, chat_id=chat_id, chat=chat, kind=kind, sender=sender, before=before,
+            after=after, limit=limit))
+
     async def wait_for_message(
         chat_id: ChatId = None,
         chat: ChatQuery = None,
@@ -320,7 +331,7 @@ def _reading_tools(server: MCPServer, tools: Tools) -> None:
             tools.database.path, tools.config.policy, tools.bridge_ready)))
 
     for fn in (find_chat, list_chats, get_unread, read_messages, get_context, search_messages,
-               get_attachment):
+               list_attachments, get_attachment):
         server.add_tool(fn, annotations=READ)
     server.add_tool(wait_for_message, annotations=READ)
     server.add_tool(diagnose_tool, name="diagnose", annotations=READ)
