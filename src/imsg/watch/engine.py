@@ -44,15 +44,53 @@ _NEVER = float("inf")
 _TERMINAL = (PermissionDenied, SchemaMismatch)
 
 
+class _Shared:
+    """One open connection to one file, and how many sessions use it."""
+
+    def __init__(self, db: ChatDB) -> None:
+        self.db = db
+        self.users = 0
+
+
+# Every watcher of one file in a process shares one connection (a subscription costs no file
+# descriptors of its own; queries are short and serialized by the reader's lock).
+_OPEN: dict[tuple[str, Identity], _Shared] = {}
+_OPEN_LOCK = threading.Lock()
+
+
 class _Session:
-    """The database file as currently opened; replaced when the file is."""
+    """The database file as currently opened (shared with every other watcher of the same
+    file in this process); replaced when the file is."""
 
     def __init__(self, path: str, identity: Identity) -> None:
         self.identity = identity
-        self.db = ChatDB(path)
+        self._key = (path, identity)
+        with _OPEN_LOCK:
+            shared = _OPEN.get(self._key)
+            if shared is None:
+                shared = _OPEN[self._key] = _Shared(ChatDB(path))
+            shared.users += 1
+        self._shared: _Shared | None = shared
+        self.db = shared.db
+
+    def renew(self) -> None:
+        """Let the next session of this file open a new connection (the schema changed), while
+        the watchers still on this one finish with it."""
+        with _OPEN_LOCK:
+            if self._shared is not None and _OPEN.get(self._key) is self._shared:
+                del _OPEN[self._key]
 
     def close(self) -> None:
-        self.db.close()
+        with _OPEN_LOCK:
+            shared, self._shared = self._shared, None
+            if shared is None:
+                return
+            shared.users -= 1
+            last = shared.users == 0
+            if last and _OPEN.get(self._key) is shared:
+                del _OPEN[self._key]
+        if last:
+            shared.db.close()
 
 
 @dataclass(slots=True)
@@ -291,6 +329,8 @@ class Watcher:
                 raise SchemaMismatch(f"{err.message}; the watch stopped (resume after ROWID"
                                      f" {self.cursor})") from err
             self._schema_failed = True
+            if self._session is not None:
+                self._session.renew()
             self._drop_session()  # reopening probes the columns again
             self._report_trouble(err)
             return
