@@ -126,10 +126,13 @@ def update(db: ChatDB, *, rebuild: bool = False, progress: Progress | None = Non
         if rebuild:
             slot.close()
             _build(path, db, progress)
-        action = _open_current(slot, path, db, progress, sweep=True)
+            slot.open(path, db.path)  # just built: nothing to catch up or sweep
+            action = "built"
+        else:
+            action = _open_current(slot, path, db, progress, sweep=True)
         store = slot.store
         assert store is not None
-        return IndexInfo(path=path, action="built" if rebuild else action,
+        return IndexInfo(path=path, action=action,
                          rows=store.count(), bytes=store.size(),
                          seconds=round(time.monotonic() - started, 3))
 

@@ -52,6 +52,9 @@ _SCHEMA = (
     " text TEXT NOT NULL)",
     "CREATE VIRTUAL TABLE fts USING fts5(text, content='doc', content_rowid='key',"
     " tokenize='trigram case_sensitive 1', detail=none, columnsize=0)",
+    # Pending trigrams flushed every 32 MiB rather than 1: a build writes fewer, larger segments
+    # and merges less (catch-ups flush at each commit anyway).
+    "INSERT INTO fts (fts, rank) VALUES ('hashsize', 33554432)",
     "CREATE TEMP TABLE late (nat INTEGER NOT NULL, msg INTEGER NOT NULL, date, edited INTEGER,"
     " retracted INTEGER, loose INTEGER, pending INTEGER, text TEXT)",
 )
@@ -85,7 +88,11 @@ def exact_code(text: str) -> str:
 
 
 def _code(value: int) -> str:
-    return MARK + chr(_CODE_BASE + (value & 0x7FF)) + chr(_CODE_BASE + (value >> 11 & 0x7FF))
+    return MARK + _CODE_CHARS[value & 0x7FF] + _CODE_CHARS[value >> 11 & 0x7FF]
+
+
+_CODE_CHARS = [chr(_CODE_BASE + i) for i in range(0x800)]
+_FAST_DATES = range(0, _BUCKET_MAX << _BUCKET_BITS)  # integer dates natural_key just shifts
 
 
 def doc_row(rowid: int, date: object, edited: int, retracted: int, texts: Sequence[str],
@@ -106,8 +113,9 @@ def doc_row(rowid: int, date: object, edited: int, retracted: int, texts: Sequen
                 code = _code(zlib.crc32(data if stripped is folded else stripped.encode("utf-8")))
             else:
                 code = PAD
-            return (natural_key(date), rowid, date, edited, retracted, 0, int(audio),
-                    folded + code)
+            nat = date >> _BUCKET_BITS if type(date) is int and date in _FAST_DATES else (
+                natural_key(date))
+            return (nat, rowid, date, edited, retracted, 0, int(audio), folded + code)
     if not texts:
         return (natural_key(date), rowid, date, edited, retracted, 0, int(audio), "")
     texts = [text.casefold() for text in texts]

@@ -58,7 +58,8 @@ def file_identity(db_path: str) -> list[int]:
 
 
 def _rows(texts: Sequence[SearchText]) -> list[Row]:
-    return [doc_row(t.rowid, t.date, t.edited, t.retracted, t.texts, t.audio) for t in texts]
+    return [doc_row(rowid, date, edited, retracted, found, audio)
+            for rowid, _, date, edited, retracted, found, audio in texts]
 
 
 def build(path: str, db: ChatDB, progress: Progress | None = None) -> None:
