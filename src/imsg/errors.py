@@ -118,10 +118,11 @@ class InvalidInput(ImsgError):
 
 
 class InvalidDate(InvalidInput):
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, reason: str | None = None) -> None:
         super().__init__(
-            f"Invalid ISO8601 date: {value} (expected e.g. 2026-05-16T15:24:36Z or "
-            "2026-05-16T17:24:36+02:00)"
+            f"Invalid ISO8601 date: {value} ("
+            + (reason or "expected e.g. 2026-05-16T15:24:36Z or 2026-05-16T17:24:36+02:00")
+            + ")"
         )
         self.value = value
 

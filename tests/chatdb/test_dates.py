@@ -47,6 +47,13 @@ def test_parse_iso_rejects(text: str) -> None:
         parse_iso(text)
 
 
+@pytest.mark.parametrize("text", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59",
+                                  "1600-01-01T00:00:00Z", "2300-01-01T00:00:00Z"])
+def test_dates_beyond_what_sqlite_can_compare_are_out_of_range(text: str) -> None:
+    with pytest.raises(InvalidDate, match="out of range"):
+        parse_iso(text)
+
+
 @given(st.integers(min_value=1, max_value=2**62))
 def test_round_trip_through_apple_nanoseconds(unix_ns: int) -> None:
     apple = unix_ns_to_apple(unix_ns + 978_307_200 * 10**9 + 10**12)

@@ -56,3 +56,23 @@ def test_group_event_sentences_are_not_searchable_text(sim: SimDB, reader: ChatD
     chat = sim.chat([ALICE, BOB])
     sim.group_event(chat, "renamed", title="Cabin", at=T0)
     assert reader.search("named the conversation") == []
+
+
+def test_a_row_of_invalid_utf8_never_fails_a_search(sim: SimDB, reader: ChatDB) -> None:
+    chat = sim.chat(["+15555550123"])
+    sim.message(chat, None, text_column=False, body=None)
+    bad = sim.conn.execute("SELECT MAX(ROWID) FROM message").fetchone()[0]
+    sim.conn.execute("UPDATE message SET text = CAST(X'6869ff' AS TEXT) WHERE ROWID = ?",
+                     (bad,))
+    good = sim.receive(chat, None, "hi there")
+    assert [m.id for m in reader.search("hi")] == [good, bad]
+    assert reader.search("hi\ufffd")[0].text == "hi\ufffd"
+
+
+def test_a_join_row_holding_text_does_not_break_a_read(sim: SimDB, reader: ChatDB) -> None:
+    chat = sim.chat(["+15555550123"])
+    odd = sim.receive(chat, None, "filed oddly", join=False)
+    sim.conn.execute("INSERT INTO chat_message_join (chat_id, message_id) VALUES ('x', ?)",
+                     (odd,))
+    normal = sim.receive(chat, None, "filed well")
+    assert [m.id for m in reader.search("filed")] == [normal]

@@ -23,6 +23,7 @@ _SECONDS_LIMIT = 100_000_000_000
 # Years 1 to 9999: what an ISO-8601 date can say (SQLite integers always fit; floats may not).
 _EARLIEST_NS = -62_135_596_800 * _NS
 _LATEST_NS = 253_402_300_799 * _NS
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # what SQLite can compare a date with
 
 
 def apple_to_unix_ns(value: object) -> int | None:
@@ -74,5 +75,11 @@ def parse_iso(value: str) -> int:
         raise InvalidDate(value) from None
     if parsed.tzinfo is None or "T" not in text.upper():
         raise InvalidDate(value)
-    delta = parsed.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * _NS + delta.microseconds * 1_000
+    try:
+        delta = parsed.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    except OverflowError:  # an extreme offset pushes it past year 1 or 9999
+        raise InvalidDate(value, "out of range") from None
+    unix_ns = (delta.days * 86_400 + delta.seconds) * _NS + delta.microseconds * 1_000
+    if not _INT64_MIN <= unix_ns - APPLE_EPOCH_UNIX * _NS <= _INT64_MAX:
+        raise InvalidDate(value, "out of range: dates from 1677 to 2262 can be compared")
+    return unix_ns

@@ -404,7 +404,9 @@ class Queries:
         if among:
             where.append(f"m.ROWID IN (SELECT value FROM json_each(?{2 if chat else 1}))")
         text, body = self.col("m.text"), self.col("m.attributedBody")
-        where.append(f"imsg_matches({text}, {body}, {transcript})")
+        # The text goes to the matcher as bytes: SQLite hands a function its arguments decoded
+        # strictly, so one row of invalid UTF-8 would fail the whole search.
+        where.append(f"imsg_matches(CAST({text} AS BLOB), {body}, {transcript})")
         date = self.col("m.date", "0")
         return (
             f"SELECT {self.message_select}, {chat_id} FROM message m{self._handle_join}"

@@ -194,7 +194,7 @@ class ChatDB:
         return [chat_ref(row, people.get(row[0], [])) for row in rows]
 
     def chat_refs(self, chat_ids: Iterable[int]) -> dict[int, ChatRef]:
-        ids = {c for c in chat_ids if c}
+        ids = {c for c in chat_ids if isinstance(c, int) and c}  # a corrupt join may hold text
         version = self.rows("PRAGMA data_version")[0][0]
         if version != self._ref_version or len(self._ref_cache) > _REF_CACHE_MAX:
             self._ref_cache, self._ref_version = {}, version
@@ -368,7 +368,7 @@ class ChatDB:
                     rows = cursor.fetchmany(want)
                     exhausted = len(rows) < want
                     if joined_only:
-                        rows = [row for row in rows if row[-1]]
+                        rows = [row for row in rows if isinstance(row[-1], int) and row[-1]]
                     items.extend(self._dated(rows, refs, edit_history=edit_history,
                                              attachments=attachments))
                     fresh = [(m.chat_id, m.id) for m, _ in items
@@ -606,10 +606,13 @@ def _converted(messages: list[Message]) -> list[Message]:
 
 def _matcher(needle: str, exact: bool) -> Callable[[Any, Any, Any], bool]:
     """``imsg_matches(text, body, user_info)``: the text history shows (a voice message with
-    no text shows its transcript), casefolded, contains or equals ``needle``."""
+    no text shows its transcript), casefolded, contains or equals ``needle``. ``text`` comes
+    as bytes and is decoded with replacement (invalid UTF-8 never fails the search)."""
     from imsg.chatdb import decode
 
     def matches(text: Any, body: Any, user_info: Any) -> bool:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
         value = decode.row_text(text, body)
         if isinstance(user_info, bytes) and value.strip("\ufffc ") == "":
             value = decode.audio_transcription(user_info) or value
