@@ -141,6 +141,22 @@ def test_unreadable_file_prints_full_disk_access_help(sim: SimDB) -> None:
     assert "Full Disk Access" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_an_unreadable_db_file_is_exit_5_not_a_usage_error(
+    sim: SimDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a user without Full Disk Access sees (``os.access`` answers as it would for
+    them; as root every file is readable): the fix, exit 5, never click's exit 2."""
+    real_access = os.access
+
+    def no_read(path: object, mode: int, *args: object, **kwargs: object) -> bool:
+        return False if str(path) == sim.path else real_access(path, mode)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "access", no_read)
+    result = CliRunner().invoke(main, ["chats", "--db", sim.path])
+    assert result.exit_code == 5, result.output
+    assert "Full Disk Access" in result.output
+
+
 def test_macos_authorization_denied_prints_full_disk_access_help(
     sim: SimDB, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -73,7 +73,7 @@ def handles_errors(func: F) -> F:
 
 def db_option(func: F) -> F:
     return click.option(
-        "--db", "db", envvar="IMSG_DB", type=click.Path(dir_okay=False),
+        "--db", "db", envvar="IMSG_DB", type=click.Path(dir_okay=False, readable=False),
         default=None, show_envvar=True,
         help="Path to chat.db (default ~/Library/Messages/chat.db).",
     )(func)
