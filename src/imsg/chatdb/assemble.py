@@ -8,6 +8,7 @@ bounded (a row claiming 10^8 parts is looked up as at most ``MAX_PARTS`` tapback
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -275,22 +276,62 @@ def _captions(db: ChatDB, polls_found: list[tuple[int, int, str]]) -> dict[str, 
     return questions
 
 
+_MESSAGE_NAMES = (
+    "assoc_emoji",
+    "assoc_guid",
+    "assoc_type",
+    "balloon",
+    "body",
+    "date",
+    "date_edited",
+    "date_read",
+    "date_retracted",
+    "destination_caller_id",
+    "group_action",
+    "group_title",
+    "guid",
+    "is_audio",
+    "is_from_me",
+    "is_read",
+    "item_type",
+    "other_handle",
+    "payload",
+    "reply_to_guid",
+    "rowid",
+    "sender",
+    "service",
+    "summary",
+    "text",
+    "thread_originator_guid",
+    "thread_originator_part",
+)
+# One C call picks every column _message reads (a row is MESSAGE_FIELDS + the chat id).
+_MESSAGE_COLUMNS = operator.itemgetter(*(_F[name] for name in _MESSAGE_NAMES))
+
+
 def _message(
     row: tuple[Any, ...], ref: ChatRef, extras: _Extras, edit_history: bool
 ) -> Message:
     from imsg.chatdb import decode
 
-    rowid = row[_F["rowid"]]
-    guid = row[_F["guid"]] or ""
-    text = decode.row_text(row[_F["text"]], row[_F["body"]])
-    sender = row[_F["sender"]] or row[_F["destination_caller_id"]] or ""
-    is_from_me = bool(row[_F["is_from_me"]])
-    created_at = iso_from_apple(row[_F["date"]]) or _APPLE_EPOCH_ISO
-    if row[_F["is_audio"]] and text.strip("\ufffc ") == "":
+    (  # c_*: the row's raw column values, as stored
+        c_assoc_emoji, c_assoc_guid, c_assoc_type, c_balloon, c_body, c_date, c_date_edited,
+        c_date_read, c_date_retracted, c_destination_caller_id, c_group_action, c_group_title,
+        c_guid, c_is_audio, c_is_from_me, c_is_read, c_item_type, c_other_handle, c_payload,
+        c_reply_to_guid, c_rowid, c_sender, c_service, c_summary, c_text,
+        c_thread_originator_guid, c_thread_originator_part
+    ) = _MESSAGE_COLUMNS(row)
+    rowid = c_rowid
+    guid = c_guid or ""
+    text = decode.row_text(c_text, c_body)
+    sender = c_sender or c_destination_caller_id or ""
+    is_from_me = bool(c_is_from_me)
+    created_at = iso_from_apple(c_date) or _APPLE_EPOCH_ISO
+    if c_is_audio and text.strip("\ufffc ") == "":
         text = extras.transcripts.get(rowid, text)
     fields: dict[str, Any] = {}
     tap = decode.tapback(
-        row[_F["assoc_type"]], row[_F["assoc_guid"]], row[_F["assoc_emoji"]], text
+        c_assoc_type, c_assoc_guid, c_assoc_emoji, text
     )
     if tap is not None:
         fields.update(
@@ -299,22 +340,22 @@ def _message(
         if tap.emoji:
             fields.update(reaction_type=tap.kind, reaction_emoji=tap.emoji)
     else:
-        reply_to = decode.target_guid(row[_F["reply_to_guid"]])
-        if not reply_to and row[_F["assoc_guid"]]:
-            reply_to = decode.target_guid(row[_F["assoc_guid"]])
+        reply_to = decode.target_guid(c_reply_to_guid)
+        if not reply_to and c_assoc_guid:
+            reply_to = decode.target_guid(c_assoc_guid)
         if reply_to:
             fields["reply_to_guid"] = reply_to
-        if row[_F["thread_originator_part"]]:
-            fields["thread_originator_part"] = str(row[_F["thread_originator_part"]])
-    originator = row[_F["thread_originator_guid"]] if tap is None else None
+        if c_thread_originator_part:
+            fields["thread_originator_part"] = str(c_thread_originator_part)
+    originator = c_thread_originator_guid if tap is None else None
     parent = extras.parents.get(originator or "")
-    if parent is None and tap is None and row[_F["assoc_guid"]]:
-        parent = extras.parents.get(decode.target_guid(row[_F["assoc_guid"]]))
+    if parent is None and tap is None and c_assoc_guid:
+        parent = extras.parents.get(decode.target_guid(c_assoc_guid))
     if parent:
         fields.update(reply_to_text=parent[0], reply_to_sender=parent[1])
-    edited, retracted = row[_F["date_edited"]], row[_F["date_retracted"]]
-    if edited or retracted or row[_F["summary"]]:
-        info = decode.summary_info(row[_F["summary"]])
+    edited, retracted = c_date_edited, c_date_retracted
+    if edited or retracted or c_summary:
+        info = decode.summary_info(c_summary)
         unsent = bool(retracted) or (bool(info.retracted_parts) and not text.strip("\ufffc"))
         if unsent:
             text = ""
@@ -324,32 +365,32 @@ def _message(
         if edit_history and info.history:
             fields["edit_history"] = info.history
     event = decode.group_event(
-        small_int(row[_F["item_type"]]),
-        small_int(row[_F["group_action"]]),
-        row[_F["other_handle"]],
-        row[_F["group_title"]],
+        small_int(c_item_type),
+        small_int(c_group_action),
+        c_other_handle,
+        c_group_title,
     )
     if event is not None:
         # The sentence Messages shows is not something the person typed: ``text`` stays "".
         actor = "You" if is_from_me else sender
         fields["group_event"] = decode.with_description(event, actor)
         text = ""
-    balloon = row[_F["balloon"]]
+    balloon = c_balloon
     if isinstance(balloon, str) and balloon:
         fields["balloon_bundle_id"] = balloon
         if balloon == URL_BALLOON:
-            found = decode.url_preview(row[_F["payload"]], text)
+            found = decode.url_preview(c_payload, text)
             fields["url_preview"] = URLPreview(
                 id=rowid, guid=guid, balloon_bundle_id=balloon, created_at=created_at,
                 url=found.url if found else "", title=found.title if found else None)
     if rowid in extras.polls:
         fields["poll"] = extras.polls[rowid]
     if not is_from_me:
-        is_read = row[_F["is_read"]]
+        is_read = c_is_read
         if is_read is not None:
             fields["is_read"] = bool(is_read)
-            if is_read and row[_F["date_read"]]:
-                fields["date_read"] = iso_from_apple(row[_F["date_read"]])
+            if is_read and c_date_read:
+                fields["date_read"] = iso_from_apple(c_date_read)
         if sender in extras.names:
             fields["sender_name"] = extras.names[sender]
     return Message(
@@ -363,12 +404,12 @@ def _message(
         created_at=created_at,
         attachments=extras.attachments.get(rowid, []),
         reactions=extras.reactions.get(guid, []),
-        destination_caller_id=row[_F["destination_caller_id"]] or None,
+        destination_caller_id=c_destination_caller_id or None,
         chat_identifier=ref.identifier,
         chat_guid=ref.guid,
         chat_name=ref.display_name,
         participants=ref.participants,
         is_group=ref.is_group,
-        service=row[_F["service"]] or None,
+        service=c_service or None,
         **fields,
     )

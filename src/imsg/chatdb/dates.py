@@ -46,14 +46,23 @@ def unix_ns_to_apple(unix_ns: int) -> int:
     return unix_ns - APPLE_EPOCH_UNIX * _NS
 
 
+_DAYS: dict[int, str] = {}  # day number → "YYYY-MM-DDT": messages come many to a day
+
+
 def iso_from_unix_ns(unix_ns: int) -> str:
     """``2026-05-16T15:24:36.123Z``: UTC, milliseconds truncated."""
     seconds, rest = divmod(unix_ns, _NS)
-    t = time.gmtime(seconds)
-    return (
-        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{rest // 1_000_000:03d}Z"
-    )
+    day, second = divmod(seconds, 86_400)
+    prefix = _DAYS.get(day)
+    if prefix is None:
+        t = time.gmtime(day * 86_400)
+        prefix = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+        if len(_DAYS) > 4096:
+            _DAYS.clear()
+        _DAYS[day] = prefix
+    hour, second = divmod(second, 3600)
+    minute, second = divmod(second, 60)
+    return f"{prefix}{hour:02d}:{minute:02d}:{second:02d}.{rest // 1_000_000:03d}Z"
 
 
 def iso_from_apple(value: object) -> str | None:
