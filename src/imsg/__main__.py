@@ -1,3 +1,3 @@
-from imsg.cli import main
+from imsg.entry import run
 
-main()
+run()

@@ -232,3 +232,11 @@ def test_broken_pipe_exits_quietly(demo_db) -> None:
     proc.stdout.close()
     _, err = proc.communicate(timeout=60)
     assert b"Traceback" not in err
+
+
+def test_version_alone_is_answered_without_loading_the_command_line() -> None:
+    probe = ("import sys; sys.argv = ['imsg', '--version']; from imsg.entry import run; run();"
+             " print('click' in sys.modules, 'imsg.cli' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "IMSG_VERSION": "1.2.3"})
+    assert result.stdout.split() == ["1.2.3", "False", "False"]

@@ -164,7 +164,7 @@ class ContactBook:
     def __init__(self, directory: str | None = None, *, region: str | None = None,
                  ttl_s: float = TTL_S, clock: Clock = time.monotonic) -> None:
         self.directory = os.path.abspath(directory) if directory else addressbook_dir()
-        self.region = region.upper() if region else default_region()
+        self._region = region.upper() if region else None
         self.ttl_s = ttl_s
         self._clock = clock
         self._catalog: _Catalog | None = None
@@ -173,6 +173,15 @@ class ContactBook:
         self._state_lock = threading.Lock()
         self._checked_at = clock()
         self._background: threading.Thread | None = None
+
+    @property
+    def region(self) -> str:
+        """The region numbers without a country code are read in: given, else the locale's
+        (worked out on first use, which loads libphonenumber's metadata: a process that never
+        compares a phone number never pays for it)."""
+        if self._region is None:
+            self._region = default_region()
+        return self._region
 
     # --- look-ups ------------------------------------------------------------------------------
 
