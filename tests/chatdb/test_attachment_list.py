@@ -95,6 +95,18 @@ def test_each_filter_narrows_in_sql(world: dict[str, int], reader: ChatDB) -> No
         (world["voice"], 0, "Audio Message.caf")]
 
 
+def test_the_newest_messages_first_then_all(world: dict[str, int], reader: ChatDB,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    everything = listed(reader, limit=100)
+    images = listed(reader, kind="image", limit=100)
+    # The newest three rows are the unjoined one, the preview and the sticker: one attachment
+    # listed there, so any longer answer comes from every attachment.
+    monkeypatch.setattr("imsg.chatdb.reader._RECENT_MESSAGES", 3)
+    for limit in range(1, len(everything) + 2):
+        assert listed(reader, limit=limit) == everything[:limit]
+        assert listed(reader, kind="image", limit=limit) == images[:limit]
+
+
 def test_failures(world: dict[str, int], reader: ChatDB) -> None:
     with pytest.raises(ChatNotFound):
         reader.list_attachments(chat_id=999)

@@ -454,27 +454,36 @@ class Queries:
                 f" ELSE (CASE {by_uti} ELSE 'file' END) END)")
 
     def attachment_list(self, *, chat: bool, start: bool, end: bool, senders: int,
-                        mine: bool, kind: bool) -> str | None:
+                        mine: bool, kind: bool, recent: bool = False) -> str | None:
         """Attachments of the rows that show them (joined to a chat, not a tapback, not a link
         preview, ``cache_has_attachments`` set), newest first: (message ROWID, chat id, the
         attachment's index among its message's attachments, as ``attachments`` orders them).
         The chat is the one bound (``chat``) or the message's lowest. Bound in this order: the
         chat, the start and end dates, the sender handles (incoming rows from them; ``mine``:
-        the user's rows instead), the kind (``attachment_kind``), then ``LIMIT ?``. Walks the
-        chat's (chat_id, message_date) key, or the message date index across chats."""
+        the user's rows instead), the kind (``attachment_kind``), then ``LIMIT ?``.
+
+        In a chat it walks the chat's (chat_id, message_date) key newest first. Across chats
+        every attachment join row is a candidate (attachments are far fewer than messages, so
+        a rare kind costs no more than a common one), or, with ``recent``, only those of the
+        newest ``?`` messages (bound first; the message date index): a prefix of the same
+        order, so when it holds ``LIMIT`` rows they are the answer. Only (ROWID, chat,
+        attachment, date) are sorted: the chat and index look-ups run for the rows kept."""
         if not (self.has("maj.message_id") and self.has("maj.attachment_id")
                 and self.schema.has_table("attachment")):
             return None
         date = self.col("m.date", "0")
         if chat:
             date = "j.message_date" if self.order_by_join_date else date
-            source = ("chat_message_join j JOIN message m ON m.ROWID = j.message_id", "j.chat_id")
-            where, rowid = ["j.chat_id = ?"], "j.message_id"
+            source = "chat_message_join j JOIN message m ON m.ROWID = j.message_id"
+            where, chat_of = ["j.chat_id = ?"], "t.chat"
         else:
-            source = ("message m", "(SELECT MIN(jj.chat_id) FROM chat_message_join jj"
-                                   " WHERE jj.message_id = m.ROWID)")
+            source = "message m"
+            if recent:
+                source = (f"(SELECT ROWID AS id FROM message ORDER BY {date.replace('m.', '')}"
+                          " DESC, ROWID DESC LIMIT ?) w CROSS JOIN message m ON m.ROWID = w.id")
             where = ["EXISTS (SELECT 1 FROM chat_message_join jj WHERE jj.message_id = m.ROWID)"]
-            rowid = "m.ROWID"
+            chat_of = ("(SELECT MIN(jj.chat_id) FROM chat_message_join jj"
+                       " WHERE jj.message_id = t.id)")
         where += [f"COALESCE({self.col('m.cache_has_attachments', '1')}, 0) != 0",
                   self.not_a_reaction(), self.not_a_preview("m")]
         if start:
@@ -490,15 +499,19 @@ class Queries:
         if kind:
             where.append(f"{self.attachment_kind()} = ?")
         handles = self._handle_join if senders and not mine else ""
+        key = "j.message_id" if chat else "m.ROWID"
         index = ("(SELECT COUNT(*) FROM message_attachment_join x JOIN attachment y"
-                 " ON y.ROWID = x.attachment_id WHERE x.message_id = maj.message_id"
-                 " AND x.attachment_id < maj.attachment_id)")
+                 " ON y.ROWID = x.attachment_id WHERE x.message_id = t.id"
+                 " AND x.attachment_id < t.attachment)")
         return (
-            f"SELECT m.ROWID, {source[1]}, {index} FROM {source[0]}{handles}"
+            f"WITH t AS MATERIALIZED (SELECT {key} AS id, {'j.chat_id' if chat else 'NULL'}"
+            f" AS chat, maj.attachment_id AS attachment, {date} AS date FROM {source}{handles}"
             " JOIN message_attachment_join maj ON maj.message_id = m.ROWID"
             " JOIN attachment a ON a.ROWID = maj.attachment_id"
             f" WHERE {' AND '.join(where)}"
-            f" ORDER BY {date} DESC, {rowid} DESC, maj.attachment_id LIMIT ?"
+            f" ORDER BY {date} DESC, {key} DESC, maj.attachment_id LIMIT ?)"
+            f" SELECT t.id, {chat_of}, {index} FROM t"
+            " ORDER BY t.date DESC, t.id DESC, t.attachment"
         )
 
     def reactions(self, count: int) -> str | None:

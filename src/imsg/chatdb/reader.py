@@ -17,6 +17,7 @@ import os
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, NamedTuple
 
 from imsg.chatdb import assemble
@@ -57,6 +58,7 @@ __all__ = ["UNJOINED", "ChatDB", "ChatRef", "Filters", "SearchText"]
 
 _F = FIELD
 _PAIRS = 450  # (chat, ROWID) pairs per query: 900 bound parameters
+_RECENT_MESSAGES = 2_000  # list_attachments across chats looks at these first
 
 
 class SearchText(NamedTuple):
@@ -440,15 +442,17 @@ class ChatDB:
         ``kind``: one of ``KIND_NAMES`` (``queries.attachment_kind``), None for any;
         ``from_me``: only the user's; else ``senders``: only incoming rows from these handles
         (case-insensitive); dates within [``start_ns``, ``end_ns``). One snapshot, batched
-        like ``history``. Raises ChatNotFound, InvalidInput (an unknown kind, limit below 1)
-        or a DatabaseError."""
+        like ``history``; across chats the newest messages are searched first and every
+        attachment only when they hold fewer than ``limit``. Raises ChatNotFound, InvalidInput
+        (an unknown kind, limit below 1) or a DatabaseError."""
         _check_limit(limit)
         if kind is not None and kind not in KIND_NAMES:
             raise InvalidInput(f"Invalid kind: {kind!r} (use {', '.join(KIND_NAMES)})")
         refs = {chat_id: self.chat_ref(chat_id)} if chat_id is not None else {}
-        sql = self.q.attachment_list(chat=chat_id is not None, start=start_ns is not None,
-                                     end=end_ns is not None, senders=len(senders),
-                                     mine=from_me, kind=kind is not None)
+        query = partial(self.q.attachment_list, chat=chat_id is not None,
+                        start=start_ns is not None, end=end_ns is not None,
+                        senders=len(senders), mine=from_me, kind=kind is not None)
+        sql = query()
         if sql is None:
             return []
         params: list[Any] = [] if chat_id is None else [chat_id]
@@ -459,7 +463,12 @@ class ChatDB:
             params.append(kind)
         params.append(limit)
         with self.snapshot():
-            rows = self.rows(sql, params)
+            rows: list[tuple[Any, ...]] = []
+            if chat_id is None:  # most answers are among the newest messages: look there first
+                recent = query(recent=True)
+                rows = self.rows(recent, [_RECENT_MESSAGES, *params]) if recent else []
+            if len(rows) < limit:
+                rows = self.rows(sql, params)
             found = self.dated_in_chats([(chat, rowid) for rowid, chat, _ in rows], refs,
                                         attachments=True)
         listed = []
