@@ -9,6 +9,9 @@ Prints, each with its target:
 - latency of ``search_messages`` through the round trip: a word in about one message in ten,
   and a word in none (every one of the 13,000 rows is read), and of ``find_chat`` by a
   misspelt name;
+- latency of ``list_attachments`` through the round trip: the group chat's 20 newest images
+  (against the same work in process, in the same run), the 20 newest attachments of every
+  chat, and a kind no attachment has (every attachment is read);
 - the size of the ``read_messages`` answer a model reads (characters of its text content)
   against a JSON dump of the same 50 messages as ``imsg history --json`` / RPC
   ``messages.history`` write them, measured in the same run, and the size of its structured
@@ -27,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +39,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from imsg.chatdb.models import to_json
 from imsg.chatdb.reader import ChatDB
-from imsg.mcp import reading
+from imsg.mcp import attachments, reading
 from imsg.sim.addressbook import SimAddressBook
 from imsg.sim.messages import SimAttachment, SimDB
 
@@ -110,11 +114,14 @@ async def round_trips(db_path: str, env: dict[str, str], group: int,
     out: dict[str, Any] = {}
     with open(os.devnull, "w") as errlog:
         async with Client(stdio_client(params, errlog=errlog)) as client:
-            calls = {
+            calls: dict[str, tuple[str, dict[str, Any]]] = {
                 "read_messages": ("read_messages", {"chat_id": group, "limit": 50}),
                 "search_messages": ("search_messages", {"query": "dinner", "limit": 20}),
                 "search_miss": ("search_messages", {"query": "zebra crossing"}),
                 "find_chat": ("find_chat", {"query": "Jo Jimenz"}),
+                "list_attachments": ("list_attachments", {"chat_id": group, "kind": "image"}),
+                "list_everywhere": ("list_attachments", {}),
+                "list_miss": ("list_attachments", {"kind": "video"}),
             }
             for label, (tool, arguments) in calls.items():
                 await client.call_tool(tool, arguments)  # warm: contacts, page cache
@@ -129,15 +136,16 @@ async def round_trips(db_path: str, env: dict[str, str], group: int,
     return out
 
 
-def floor(db_path: str, addressbook: str, group: int, runs: int) -> list[float]:
-    """``read_messages`` in process, without the protocol: the same work, nothing else."""
+def floor(db_path: str, addressbook: str, work: Callable[[ChatDB], object],
+          runs: int) -> list[float]:
+    """A tool's work in process, without the protocol: the same work, nothing else."""
     os.environ["IMSG_ADDRESSBOOK_DIR"] = addressbook
     times = []
     with ChatDB(db_path) as db:
-        reading.read_messages(db, chat_id=group, limit=50)
+        work(db)
         for _ in range(runs):
             begun = time.perf_counter()
-            reading.read_messages(db, chat_id=group, limit=50)
+            work(db)
             times.append((time.perf_counter() - begun) * 1000)
     return times
 
@@ -167,7 +175,10 @@ def main() -> int:
         env = {"HOME": str(home), "PATH": os.environ.get("PATH", ""),
                "IMSG_ADDRESSBOOK_DIR": addressbook}
         measured = asyncio.run(round_trips(db_path, env, group, runs))
-        base = floor(db_path, addressbook, group, runs)
+        base = floor(db_path, addressbook,
+                     lambda db: reading.read_messages(db, chat_id=group, limit=50), runs)
+        list_base = floor(db_path, addressbook, lambda db: attachments.list_attachments(
+            db, chat_id=group, kind="image"), runs)
         dump = json_dump_chars(db_path, group)
     read_times, read_result = measured["read_messages"]
     p50, p95, base50 = (statistics.median(read_times), percentile(read_times, 0.95),
@@ -191,6 +202,19 @@ def main() -> int:
     missed += f50 > 100
     print(f"find_chat (misspelt) round trip  p50 {f50:6.1f} ms                "
           f"target p50 <= 100 ms  {verdict(f50 <= 100)}")
+    list_times, list_result = measured["list_attachments"]
+    l50, l95, lbase = (statistics.median(list_times), percentile(list_times, 0.95),
+                       statistics.median(list_base))
+    missed += l50 > 50
+    print(f"list_attachments (20 images)     p50 {l50:6.1f} ms  p95 {l95:6.1f} ms  "
+          f"(in process {lbase:.1f} ms, x{l50 / lbase:.1f}; {len(text_of(list_result))} chars)"
+          f"  target p50 <= 50 ms  {verdict(l50 <= 50)}")
+    every50 = statistics.median(measured["list_everywhere"][0])
+    none50 = statistics.median(measured["list_miss"][0])
+    missed += every50 > 50 or none50 > 100
+    print(f"list_attachments, all chats / none of that kind  p50 {every50:6.1f} ms / "
+          f"{none50:6.1f} ms (every attachment read)  target p50 <= 50 / 100 ms  "
+          f"{verdict(every50 <= 50 and none50 <= 100)}")
     text = len(text_of(read_result))
     structured = len(json.dumps(read_result.structured_content, ensure_ascii=False,
                                 separators=(",", ":")))
