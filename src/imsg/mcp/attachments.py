@@ -124,8 +124,9 @@ def list_attachments(db: ChatDB, *, chat_id: int | None = None, chat: str | None
     ``audio``, ``file``; ``any`` includes stickers), from one person or the user (``me``),
     within dates: one line each with the message id and index ``get_attachment`` takes.
 
-    A page never ends inside a message when it holds another one: the call for the older ones
-    (``before`` = the last message's time) then misses nothing. Raises InvalidInput (an
+    A page never ends inside a message (``_page``: a message with more files than ``limit``
+    comes whole), so the call for the older ones that ends it (``before`` = the last
+    message's time) misses nothing. Raises InvalidInput (an
     unknown kind, a sender no one matches, bad times), ChatNotFound or a DatabaseError."""
     if kind not in KIND_NOUNS:
         raise InvalidInput(f"Invalid kind: {kind!r} (use {', '.join(KIND_NOUNS)})")
@@ -140,7 +141,7 @@ def list_attachments(db: ChatDB, *, chat_id: int | None = None, chat: str | None
         mine, senders = reading.senders_named(db, sender, scope, names)
     start, end = reading.window(after, before)
 
-    def fetch(count: int) -> list[tuple[Message, int]]:
+    def fetch(count: int) -> list[Listed]:
         return db.list_attachments(chat_id=scope.id if scope else None,
                                    kind=None if kind == "any" else kind, senders=senders,
                                    from_me=mine, start_ns=start, end_ns=end, limit=count)
