@@ -364,15 +364,16 @@ class ContactBook:
         return list(dict.fromkeys([p for p in phones if p] + list(person.emails)))
 
 
-_books: dict[tuple[str, str], ContactBook] = {}
+_books: dict[tuple[str, str | None], ContactBook] = {}
 _books_lock = threading.Lock()
 
 
 def contact_book(directory: str | None = None, region: str | None = None) -> ContactBook:
     """The process-wide book for ``directory`` (default ``addressbook_dir()``) and ``region``
-    (default ``default_region()``): one catalog shared by every caller."""
+    (default: the locale's, worked out when first needed): one catalog shared by every
+    caller."""
     path = os.path.abspath(directory) if directory else addressbook_dir()
-    code = region.upper() if region else default_region()
+    code = region.upper() if region else None
     with _books_lock:
         book = _books.get((path, code))
         if book is None:
