@@ -12,12 +12,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("bench_typedstream", "bench_reader", "bench_protocol", "bench_watch", "bench_send",
-         "bench_rpc", "bench_bridge")
-QUICK_CAPABLE = ("bench_watch", "bench_rpc", "bench_send", "bench_protocol", "bench_bridge")
-ORDER, QUICK_CAPABLE = ORDER + ("bench_gateway",), QUICK_CAPABLE + ("bench_gateway",)
-ORDER, QUICK_CAPABLE = ORDER + ("bench_mcp",), QUICK_CAPABLE + ("bench_mcp",)
-ORDER = (*ORDER, "bench_search", "bench_startup")
+ORDER = ("bench_typedstream", "bench_reader", "bench_search", "bench_startup", "bench_protocol",
+         "bench_watch", "bench_send", "bench_rpc", "bench_bridge", "bench_gateway", "bench_mcp")
+QUICK_CAPABLE = ("bench_watch", "bench_rpc", "bench_send", "bench_protocol", "bench_bridge",
+                 "bench_gateway", "bench_mcp")
 
 
 def main() -> int:

@@ -55,16 +55,16 @@ the exit code the CLI ends with, so the same failure reads the same everywhere::
     │                                                  socket path
     ├── ServiceError                  -32603  exit 22  the service manager refused, the service is
     │                                                  unreachable or went away
-    ├── IndexUnavailable              -32603  exit 29  the search index cannot be built or read
-    │                                                  (searches then scan chat.db instead)
     ├── ConfigInvalid (InvalidInput)  -32602  exit 23  the gateway config has problems (each one
     │                                                  named by its key path)
     ├── PairingNotFound (InvalidInput) -32602 exit 24  no pending pairing request has that code
     ├── StateError                    -32603  exit 25  the gateway's state database cannot be
     │                                                  opened, read or written
-    └── ChildFailed                   -32603  exit 26  the gateway's `imsg rpc` child could not be
-                                                       started, died, timed out or answered an
-                                                       error (``code``, ``data``)
+    ├── ChildFailed                   -32603  exit 26  the gateway's `imsg rpc` child could not be
+    │                                                  started, died, timed out or answered an
+    │                                                  error (``code``, ``data``)
+    └── IndexUnavailable              -32603  exit 29  the search index cannot be built or read
+                                                       (searches then scan chat.db instead)
 
 **Delivery object** (``SendError.rpc_data``): ``{retry_safe, disposition, transport,
 operation, detail}``. ``disposition`` is ``not_started`` (nothing was dispatched: safe to
@@ -443,18 +443,6 @@ class ServiceError(ImsgError):
     exit_code = 22
 
 
-class IndexUnavailable(ImsgError):
-    """The search index beside chat.db cannot be created, opened or updated: no FTS5 trigram
-    tokenizer in this SQLite, an unwritable cache directory, a damaged index file. Searching never fails for this (it scans chat.db instead); ``imsg index`` reports it."""
-
-    exit_code = 29
-
-    def __init__(self, path: str, detail: str) -> None:
-        super().__init__(f"search index {path} unavailable: {detail}")
-        self.path = path
-        self.detail = detail
-
-
 class ConfigInvalid(InvalidInput):
     """``imsg gateway``: the configuration file has problems. The message lists each one as
     ``key.path: what is wrong``; ``problems`` keeps the structured list (notes included)."""
@@ -493,3 +481,16 @@ class ChildFailed(ImsgError):
         super().__init__(message)
         self.code = code
         self.data = data
+
+
+class IndexUnavailable(ImsgError):
+    """The search index beside chat.db cannot be created, opened or updated: no FTS5 trigram
+    tokenizer in this SQLite, an unwritable cache directory, a damaged index file. Searching
+    never fails for this (it scans chat.db instead); ``imsg index`` reports it."""
+
+    exit_code = 29
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"search index {path} unavailable: {detail}")
+        self.path = path
+        self.detail = detail
