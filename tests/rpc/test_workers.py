@@ -54,3 +54,27 @@ def test_calls_run_off_the_loop_thread_and_cancelled_ones_are_skipped() -> None:
 
     asyncio.run(run())
     assert ran == [1, 3]
+
+
+def test_a_call_goes_to_the_thread_that_became_idle_last() -> None:
+    """One call after another meets the same thread (and its warm connection), while calls
+    that overlap still spread over the pool."""
+
+    async def run() -> tuple[set[int], set[int]]:
+        pool = Workers(4, "test")
+        release = threading.Event()
+
+        def block() -> int:
+            release.wait(20)
+            return threading.get_ident()
+
+        blocked = [asyncio.ensure_future(pool.run(block)) for _ in range(4)]
+        await asyncio.sleep(0.05)
+        release.set()
+        spread = set(await asyncio.gather(*blocked))
+        await asyncio.sleep(0.05)  # every thread back to idle
+        one_by_one = {await pool.run(threading.get_ident) for _ in range(20)}
+        return spread, one_by_one
+
+    spread, one_by_one = asyncio.run(run())
+    assert len(spread) == 4 and len(one_by_one) == 1

@@ -165,7 +165,10 @@ def _load_reactions(db: ChatDB, rows: list[tuple[Any, ...]], extras: _Extras) ->
         guid = r[_F["guid"]]
         if not guid or not isinstance(guid, str) or decode.is_reaction_type(r[_F["assoc_type"]]):
             continue
-        parts = min(max(small_int(r[_F["part_count"]]), 4), MAX_PARTS)
+        # A tapback names its part (p:N/GUID): every part Messages counted and one more, in
+        # case the count is off by one; four when it counted none (old rows).
+        counted = small_int(r[_F["part_count"]])
+        parts = min(counted + 1 if counted else 4, MAX_PARTS)
         variants.extend([guid, f"bp:{guid}", *(f"p:{i}/{guid}" for i in range(parts))])
     state: dict[str, dict[tuple[bool, str], Reaction]] = {}
     for chunk in chunks(variants, 900):

@@ -479,7 +479,8 @@ class ChatDB:
         return listed
 
     def messages_after(
-        self, rowid: int, *, limit: int, chat_id: int | None = None, reactions: bool = False
+        self, rowid: int, *, limit: int, chat_id: int | None = None, reactions: bool = False,
+        attachments: bool = True,
     ) -> list[tuple[Message, int | None]]:
         """Up to ``limit`` rows with ROWID > ``rowid`` in ROWID order, with each row's Unix-ns date.
 
@@ -492,7 +493,7 @@ class ChatDB:
         rows = self.rows(
             self.q.after_rowid(chat_filter=chat_id is not None, reactions=reactions), params
         )
-        return self._with_dates(rows)
+        return self._with_dates(rows, attachments=attachments)
 
     def chat_rows_near(self, chat_id: int, rowid: int, *, after: bool,
                        limit: int) -> list[tuple[Message, int | None]]:
@@ -525,14 +526,18 @@ class ChatDB:
         lower it, restoring an older copy does."""
         return int(self.rows(self.q.rowid_high_water)[0][0])
 
-    def messages_by_rowid(self, rowids: Sequence[int]) -> list[tuple[Message, int | None]]:
+    def messages_by_rowid(self, rowids: Sequence[int], *,
+                          attachments: bool = True) -> list[tuple[Message, int | None]]:
         rows: list[tuple[Any, ...]] = []
         for chunk in _chunks(list(rowids)):
             rows.extend(self.rows(self.q.by_rowids(len(chunk)), chunk))
-        return self._with_dates(rows)
+        return self._with_dates(rows, attachments=attachments)
 
-    def _with_dates(self, rows: list[tuple[Any, ...]]) -> list[tuple[Message, int | None]]:
-        messages = self.build(rows)
+    def _with_dates(self, rows: list[tuple[Any, ...]], *,
+                    attachments: bool = True) -> list[tuple[Message, int | None]]:
+        """``attachments=False``: attachment lists left empty (their files are not looked at;
+        voice transcripts are still read)."""
+        messages = self.build(rows, attachments=attachments)
         return [(m, row_date_ns(row)) for m, row in zip(messages, rows, strict=True)]
 
     def search_texts(

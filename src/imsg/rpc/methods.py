@@ -160,7 +160,8 @@ def messages_after(ctx: Context, p: Params) -> dict[str, Any]:
     limit = p.integer("limit", 100, minimum=1, maximum=MAX_LIMIT)
     attachments, convert = p.boolean("attachments"), p.boolean("convert_attachments")
     page = page_after(ctx.db.get(), since, chat_id=chat_id, limit=limit,
-                      reactions=p.boolean("include_reactions"))
+                      reactions=p.boolean("include_reactions"),
+                      attachments=attachments or convert)
     result: dict[str, Any] = {
         "messages": [with_attachments(m, attachments, convert) for m in page.messages],
         "next_rowid": page.next_rowid, "has_more": page.has_more}

@@ -53,11 +53,12 @@ class Page:
 
 
 def page_after(db: ChatDB, since_rowid: int, *, chat_id: int | None = None, limit: int = 100,
-               reactions: bool = False, horizon_s: float = HORIZON_S,
+               reactions: bool = False, attachments: bool = True, horizon_s: float = HORIZON_S,
                now_ns: int | None = None) -> Page:
     """Messages with ROWID > ``since_rowid`` (in ``chat_id`` only, when given), in ROWID order.
 
-    ``reactions`` includes tapback rows as reaction events. ``now_ns`` (Unix ns, default the
+    ``reactions`` includes tapback rows as reaction events; ``attachments=False`` leaves
+    attachment lists empty (their files are not looked at). ``now_ns`` (Unix ns, default the
     clock) decides which rows are young. Raises ``InvalidInput`` for ``limit`` outside
     1..``MAX_LIMIT`` and the reader's errors (``DatabaseError`` family)."""
     if not 1 <= limit <= MAX_LIMIT:
@@ -75,7 +76,8 @@ def page_after(db: ChatDB, since_rowid: int, *, chat_id: int | None = None, limi
         # more each time rows were passed over, so a long run of them takes few reads.
         wanted = limit - len(messages) + 2 + spare
         spare = min(2 * spare or 16, 1000)
-        batch, full = read_after(db, scan, limit=wanted, chat_id=chat_id, reactions=reactions)
+        batch, full = read_after(db, scan, limit=wanted, chat_id=chat_id, reactions=reactions,
+                                 attachments=attachments)
         for index, item in enumerate(batch):
             if isinstance(item, Unreadable):
                 skipped.append(SkippedRow(item.rowid, item.guid, "unreadable",

@@ -34,17 +34,19 @@ Item = Row | Unreadable
 
 
 def read_after(db: ChatDB, after: int, *, limit: int, chat_id: int | None,
-               reactions: bool) -> tuple[list[Item], bool]:
+               reactions: bool, attachments: bool = True) -> tuple[list[Item], bool]:
     """Rows with ROWID > ``after`` in ROWID order (at most ``limit``), and whether the read was
     cut short by ``limit`` (more rows may follow the last item). Unjoined rows come back with
-    ``chat_id`` 0. Raises only imsg errors."""
+    ``chat_id`` 0; ``attachments=False`` leaves attachment lists empty. Raises only imsg
+    errors."""
     try:
-        rows = db.messages_after(after, limit=limit, chat_id=chat_id, reactions=reactions)
+        rows = db.messages_after(after, limit=limit, chat_id=chat_id, reactions=reactions,
+                                 attachments=attachments)
     except ImsgError:
         raise
     except Exception:
         keys = db.message_keys_after(after, limit)
-        return _one_by_one(db, keys, chat_id, reactions), len(keys) >= limit
+        return _one_by_one(db, keys, chat_id, reactions, attachments), len(keys) >= limit
     full = len(rows) >= limit
     items: list[Item] = list(_one_per_message(rows, chat_id))
     if full and items:
@@ -55,30 +57,32 @@ def read_after(db: ChatDB, after: int, *, limit: int, chat_id: int | None,
             # the next read, which starts right before it.
             items.pop()
         else:
-            items = read_rowids(db, [last[0].id], chat_id=chat_id, reactions=reactions)
+            items = read_rowids(db, [last[0].id], chat_id=chat_id, reactions=reactions,
+                                attachments=attachments)
     return items, full
 
 
 def read_rowids(db: ChatDB, rowids: Sequence[int], *, chat_id: int | None,
-                reactions: bool) -> list[Item]:
+                reactions: bool, attachments: bool = True) -> list[Item]:
     """These rows (those still in the database), one item each, in ROWID order; a row joined
     only to chats other than ``chat_id``, or a tapback without ``reactions``, is left out.
     Raises only imsg errors."""
     try:
-        rows = db.messages_by_rowid(rowids)
+        rows = db.messages_by_rowid(rowids, attachments=attachments)
     except ImsgError:
         raise
     except Exception:
-        return _one_by_one(db, [(rowid, "") for rowid in rowids], chat_id, reactions)
+        return _one_by_one(db, [(rowid, "") for rowid in rowids], chat_id, reactions,
+                           attachments)
     return list(_one_per_message(_wanted(rows, chat_id, reactions), chat_id))
 
 
 def _one_by_one(db: ChatDB, keys: Sequence[tuple[int, str]], chat_id: int | None,
-                reactions: bool) -> list[Item]:
+                reactions: bool, attachments: bool = True) -> list[Item]:
     items: list[Item] = []
     for rowid, guid in keys:
         try:
-            rows = db.messages_by_rowid([rowid])
+            rows = db.messages_by_rowid([rowid], attachments=attachments)
         except ImsgError:
             raise
         except Exception as exc:
