@@ -9,7 +9,10 @@ are always bound parameters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from imsg.chatdb.connection import Schema
 from imsg.chatdb.previews import URL_BALLOON
@@ -99,12 +102,36 @@ def _marks(count: int) -> str:
     return ",".join("?" * count)
 
 
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+_MISSING = object()
+
+
+def _sql(method: Callable[Concatenate[Queries, _P], _T]) -> Callable[Concatenate[Queries, _P], _T]:
+    """Memoize one of ``Queries``' builders (their arguments are counts and flags)."""
+
+    name = method.__name__
+
+    def memoized(self: Queries, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        key = (name, args, tuple(sorted(kwargs.items())))
+        found = self._memo.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._memo[key] = method(self, *args, **kwargs)
+        return cast("_T", found)
+
+    functools.update_wrapper(memoized, method)
+    return memoized
+
+
 @dataclass(frozen=True, slots=True)
 class Queries:
     """SQL text for one database's schema."""
 
     schema: Schema
     message_select: str
+    # Every SQL text (and schema answer) built once per database, then reused: queries run
+    # thousands of times a second under load, their text never changes.
+    _memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def for_schema(cls, schema: Schema) -> Queries:
@@ -136,6 +163,7 @@ class Queries:
                     " WHERE oh.ROWID = m.other_handle AND m.other_handle != 0)")
         return expr
 
+    @_sql
     def _payload_wanted(self, alias: str) -> str:
         terms = []
         if self.has("m.balloon_bundle_id"):
@@ -146,19 +174,23 @@ class Queries:
         return " OR ".join(terms) or "0"
 
     @property
+    @_sql
     def has_tapbacks(self) -> bool:
         return self.has("m.associated_message_guid") and self.has("m.associated_message_type")
 
     @property
+    @_sql
     def has_read_state(self) -> bool:
         return self.has("m.is_read")
 
+    @_sql
     def not_a_reaction(self, alias: str = "m") -> str:
         if not self.has("m.associated_message_type"):
             return "1"
         column = f"{alias}.associated_message_type"
         return f"({column} IS NULL OR {column} NOT BETWEEN 2000 AND 3007)"
 
+    @_sql
     def not_a_preview(self, alias: str) -> str:
         if not self.has("m.balloon_bundle_id"):
             return "1"
@@ -166,16 +198,19 @@ class Queries:
         return f"({column} IS NULL OR {column} != '{URL_BALLOON}')"
 
     @property
+    @_sql
     def _handle_join(self) -> str:
         on = "h.ROWID = m.handle_id" if self.has("m.handle_id") and self.has("h.ROWID") else "0"
         return f" LEFT JOIN handle h ON {on}"
 
     @property
+    @_sql
     def order_by_join_date(self) -> bool:
         return self.has("j.message_date")
 
     # --- chats -------------------------------------------------------------------------------
 
+    @_sql
     def last_activity(self, chat: str = "c") -> str:
         """Newest join date of a chat: one seek on Apple's (chat_id, message_date) index."""
         if self.order_by_join_date:
@@ -190,9 +225,11 @@ class Queries:
         )
 
     @property
+    @_sql
     def chat_columns(self) -> str:
         return "c.ROWID, " + ", ".join(self.col(c, f) for c, f in _CHAT_COLUMNS)
 
+    @_sql
     def recent_chats(self, count: int | None = None) -> str:
         """Chats by newest activity, ``LIMIT ?``; with ``count``, only those ROWIDs."""
         # Rank (ROWID, last) pairs only, then read the winners' columns: sorting whole chat
@@ -205,12 +242,15 @@ class Queries:
             " WHERE t.last IS NOT NULL ORDER BY t.last DESC, t.id DESC"
         )
 
+    @_sql
     def chat_by_id(self) -> str:
         return f"SELECT {self.chat_columns}, {self.last_activity()} FROM chat c WHERE c.ROWID = ?"
 
+    @_sql
     def chats_by_ids(self, count: int) -> str:
         return f"SELECT {self.chat_columns}, NULL FROM chat c WHERE c.ROWID IN ({_marks(count)})"
 
+    @_sql
     def participants(self, count: int) -> str | None:
         if not (self.has("chj.chat_id") and self.has("chj.handle_id") and self.has("h.id")):
             return None
@@ -220,10 +260,12 @@ class Queries:
         )
 
     @property
+    @_sql
     def chat_by_guid(self) -> str | None:
         return "SELECT ROWID FROM chat WHERE guid = ?" if self.has("c.guid") else None
 
     @property
+    @_sql
     def chat_by_identifier(self) -> str | None:
         # An identifier may name several chats (a number's iMessage and SMS chats): newest wins.
         if not self.has("c.chat_identifier"):
@@ -235,6 +277,7 @@ class Queries:
         )
 
     @property
+    @_sql
     def handle_services(self) -> str:
         """Services ``?1`` has working history on: a handle row, or a direct chat, with at
         least one message that did not fail (``error = 0``), as the Swift tool decides; a
@@ -254,6 +297,7 @@ class Queries:
 
     # --- unread counts -----------------------------------------------------------------------
 
+    @_sql
     def unread_rows(self, count: int | None) -> str:
         """Per chat: (chat id, unread inbound rows that count, the ROWIDs of the link previews
         among them as "1,2,3" or NULL). Every row counts but system events (``item_type`` ≠ 0);
@@ -276,6 +320,7 @@ class Queries:
     # --- messages ----------------------------------------------------------------------------
 
     @property
+    @_sql
     def any_message(self) -> str:
         """Message rows with their chat (NULL while not joined yet) and sender handle."""
         return (
@@ -284,6 +329,7 @@ class Queries:
             f"{self._handle_join}"
         )
 
+    @_sql
     def history(self, *, start: bool, end: bool, participants: int) -> str:
         """One chat's rows newest first, no LIMIT: the reader reads only as many as it needs."""
         date = "j.message_date" if self.order_by_join_date else self.col("m.date", "0")
@@ -304,6 +350,7 @@ class Queries:
             f" WHERE {' AND '.join(where)} ORDER BY {date} DESC, j.message_id DESC"
         )
 
+    @_sql
     def after_rowid(self, *, chat_filter: bool, reactions: bool) -> str:
         """Rows past a cursor in ROWID order; chat_id NULL when not joined yet."""
         where = ["m.ROWID > ?"]
@@ -314,9 +361,11 @@ class Queries:
             where.append("(j.chat_id = ? OR j.chat_id IS NULL)")
         return f"{self.any_message} WHERE {' AND '.join(where)} ORDER BY m.ROWID LIMIT ?"
 
+    @_sql
     def by_rowids(self, count: int) -> str:
         return f"{self.any_message} WHERE m.ROWID IN ({_marks(count)}) ORDER BY m.ROWID"
 
+    @_sql
     def in_chats(self, count: int) -> str:
         """Rows by (chat id, ROWID) pairs (``count`` pairs), each with that chat."""
         pairs = ",".join("(?, ?)" for _ in range(count))
@@ -326,6 +375,7 @@ class Queries:
             f" JOIN message m ON m.ROWID = j.message_id{self._handle_join}"
         )
 
+    @_sql
     def preceding_text_rows(self, count: int) -> str:
         """For (chat id, ROWID) pairs: (chat id, ROWID, the closest earlier row of that chat
         that is neither a tapback nor a link preview, or NULL). Walks the (chat_id, message_id)
@@ -338,6 +388,7 @@ class Queries:
             f" AND {self.not_a_preview('t')} ORDER BY j.message_id DESC LIMIT 1) FROM p"
         )
 
+    @_sql
     def chat_rows_near(self, *, after: bool) -> str:
         """A chat's non-tapback rows nearest a ROWID, nearest first (chat id, ROWID, LIMIT
         bound in that order): one walk of the (chat_id, message_id) key."""
@@ -349,6 +400,7 @@ class Queries:
             f" ORDER BY j.message_id{order} LIMIT ?"
         )
 
+    @_sql
     def join_states(self, count: int) -> str:
         """(ROWID, joined to a chat, in Recently Deleted) of ``count`` ROWIDs."""
         deleted = "0"
@@ -362,16 +414,19 @@ class Queries:
         )
 
     @property
+    @_sql
     def message_keys_after(self) -> str:
         """(ROWID, guid) of the rows after ``?``, ``LIMIT ?``: nothing else is decoded."""
         return (f"SELECT m.ROWID, {self.col('m.guid')} FROM message m WHERE m.ROWID > ?"
                 " ORDER BY m.ROWID LIMIT ?")
 
     @property
+    @_sql
     def rowid_of_guid(self) -> str:
         return f"SELECT m.ROWID FROM message m WHERE {self.col('m.guid')} = ?"
 
     @property
+    @_sql
     def rowid_high_water(self) -> str:
         """The highest ROWID ``message`` ever handed out: ``sqlite_sequence`` remembers it after
         the newest rows are deleted (the table is AUTOINCREMENT), an older copy does not."""
@@ -380,6 +435,7 @@ class Queries:
             sequence = "(SELECT seq FROM sqlite_sequence WHERE name = 'message')"
         return f"SELECT MAX(COALESCE({sequence}, 0), COALESCE(MAX(ROWID), 0)) FROM message"
 
+    @_sql
     def search(self, *, chat: bool, among: bool = False) -> str:
         """Matching rows newest first, no LIMIT (read lazily), each with its lowest chat (NULL
         when unjoined) or the requested chat (bound first). ``among``: only the ROWIDs of a JSON
@@ -413,6 +469,7 @@ class Queries:
             f" WHERE {' AND '.join(where)} ORDER BY {date} DESC, m.ROWID DESC"
         )
 
+    @_sql
     def search_texts(self, count: int | None = None) -> str:
         """ROWID, guid, date, date_edited, date_retracted, text, body, is a tapback, is audio:
         rows with ROWID > ? in order, LIMIT ?; or, with ``count``, those ROWIDs."""
@@ -429,6 +486,7 @@ class Queries:
             f" {self.col('m.is_audio_message', '0')} FROM message m WHERE {where}"
         )
 
+    @_sql
     def attachments(self, count: int) -> str | None:
         if not (self.has("maj.message_id") and self.has("maj.attachment_id")
                 and self.schema.has_table("attachment")):
@@ -440,6 +498,7 @@ class Queries:
             f" WHERE maj.message_id IN ({_marks(count)}) ORDER BY maj.message_id, a.ROWID"
         )
 
+    @_sql
     def attachment_kind(self) -> str:
         """SQL twin of ``attachment_kind`` over the attachment row ``a``."""
         raw = self.col("a.mime_type")
@@ -453,6 +512,7 @@ class Queries:
                 f" WHEN {mime} != '' THEN (CASE {by_mime} ELSE 'file' END)"
                 f" ELSE (CASE {by_uti} ELSE 'file' END) END)")
 
+    @_sql
     def attachment_list(self, *, chat: bool, start: bool, end: bool, senders: int,
                         mine: bool, kind: bool, recent: bool = False) -> str | None:
         """Attachments of the rows that show them (joined to a chat, not a tapback, not a link
@@ -514,6 +574,7 @@ class Queries:
             " ORDER BY t.date DESC, t.id DESC, t.attachment"
         )
 
+    @_sql
     def reactions(self, count: int) -> str | None:
         if not self.has_tapbacks:
             return None
@@ -533,6 +594,7 @@ class Queries:
             f" ORDER BY {self.col('m.date', '0').replace('m.', 'r.', 1)}, r.ROWID"
         )
 
+    @_sql
     def parents(self, count: int) -> str | None:
         if not self.has("m.guid"):
             return None
@@ -543,6 +605,7 @@ class Queries:
             f" WHERE m.guid IN ({_marks(count)})"
         )
 
+    @_sql
     def poll_sources(self, guids: int, targets: int) -> str | None:
         """Poll rows by guid (``guids`` parameters), then their "Add Choice" update rows by
         associated guid (``targets`` parameters: the guids in every prefixed form): (guid,
@@ -560,6 +623,7 @@ class Queries:
         return (f"SELECT m.guid, {columns}, m.ROWID FROM message m{self._handle_join}"
                 f" WHERE {related} ORDER BY m.ROWID")
 
+    @_sql
     def poll_captions(self, count: int) -> str | None:
         """For (chat id, poll ROWID, poll guid) triples: (poll guid, text, body) of the plain
         rows among the next 20 of that chat that answer the poll (``reply_to_guid`` = its
@@ -579,11 +643,13 @@ class Queries:
     MAX_ROWID = "SELECT COALESCE(MAX(ROWID), 0) FROM message"
 
     @property
+    @_sql
     def oldest_rowid_since(self) -> str:
         """The lowest ROWID dated at or after ``?`` (Apple's date index)."""
         return f"SELECT MIN(m.ROWID) FROM message m WHERE {self.col('m.date', '0')} >= ?"
 
     @property
+    @_sql
     def newest_date(self) -> str:
         """The newest numeric, non-zero ``date`` (to tell seconds from nanoseconds)."""
         date = self.col("m.date", "0")
@@ -591,6 +657,7 @@ class Queries:
                 f" AND {date} != 0 ORDER BY m.ROWID DESC LIMIT 1")
 
     @property
+    @_sql
     def edit_marks(self) -> str:
         """(ROWID, date_edited, date_retracted) of rows in a ROWID range with either set."""
         edited = self.col("m.date_edited", "0").replace("m.", "")
@@ -601,6 +668,7 @@ class Queries:
         )
 
     @property
+    @_sql
     def all_texts(self) -> str:
         text = self.col("m.text").replace("m.", "")
         body = self.col("m.attributedBody").replace("m.", "")
@@ -609,6 +677,7 @@ class Queries:
 
     # --- stats and scheduled -----------------------------------------------------------------
 
+    @_sql
     def _quarter_hour(self) -> str:
         """The 15-minute bucket of a row's date since 2001 (seconds or nanoseconds), NULL for
         0/NULL/non-numeric dates. Every time zone's offset is a multiple of 15 minutes."""
@@ -617,11 +686,13 @@ class Queries:
                 f" WHEN abs({date}) > 100000000000 THEN CAST({date} / 900000000000 AS INTEGER)"
                 f" ELSE CAST({date} / 900 AS INTEGER) END")
 
+    @_sql
     def _in_scope(self, chat: bool) -> str:
         """The row belongs to a chat (to chat ``?1`` when ``chat``)."""
         where = "jj.message_id = m.ROWID" + (" AND jj.chat_id = ?1" if chat else "")
         return f"EXISTS (SELECT 1 FROM chat_message_join jj WHERE {where})"
 
+    @_sql
     def stats_messages(self, *, chat: bool) -> str:
         """(is_from_me, sender handle, service, 15-minute bucket, count) of every logical-kind
         row (tapbacks left out), each message once."""
@@ -633,6 +704,7 @@ class Queries:
             " GROUP BY 1, 2, 3, 4"
         )
 
+    @_sql
     def stats_chats(self, *, chat: bool) -> str:
         """(chat id, count): each message once per chat it is in."""
         return (
@@ -641,6 +713,7 @@ class Queries:
             f"{' AND j.chat_id = ?1' if chat else ''} GROUP BY j.chat_id"
         )
 
+    @_sql
     def stats_previews(self, *, chat: bool) -> str | None:
         """(chat id, ROWID) of every link-preview row (candidates for folding)."""
         if not self.has("m.balloon_bundle_id"):
@@ -651,6 +724,7 @@ class Queries:
             f" AND {self.not_a_reaction()}{' AND j.chat_id = ?1' if chat else ''}"
         )
 
+    @_sql
     def stats_row_facts(self, count: int) -> str:
         """(ROWID, is_from_me, sender handle, service, 15-minute bucket) of ``count`` rows."""
         return (
@@ -659,6 +733,7 @@ class Queries:
             f" FROM message m{self._handle_join} WHERE m.ROWID IN ({_marks(count)})"
         )
 
+    @_sql
     def stats_media(self, *, chat: bool) -> str | None:
         """(attachment ROWID, uti, mime type, bytes, chat id) of the attachments of every
         logical-kind row, once per chat."""
@@ -676,9 +751,11 @@ class Queries:
         )
 
     @property
+    @_sql
     def has_schedule(self) -> bool:
         return self.has("m.schedule_type") and self.has("m.schedule_state")
 
+    @_sql
     def scheduled(self) -> str:
         """Send Later rows dated at or after ``?1``, soonest first, ``LIMIT ?2``: (ROWID, guid,
         text, body, service, date, schedule_type, schedule_state, lowest chat id)."""

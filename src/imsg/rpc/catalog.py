@@ -58,6 +58,7 @@ class MethodSpec:
     needs_db: bool | tuple[str, ...] = False  # True: the database; a tuple: these features too
     bridge: BridgeNeed | None = None
     streams: bool = False  # answers with a subscription (counts against the session's cap)
+    slow: bool = False  # a read that may take seconds: runs apart from the quick ones
 
     def available(self, db_features: Mapping[str, bool] | None,
                   bridge: Mapping[str, Any]) -> bool:
@@ -162,13 +163,13 @@ CATALOG: list[MethodSpec] = [
     MethodSpec(("chats.get", "group"), "read", M + "chats_get", {"chat_id": ()},
                needs_db=True),
     MethodSpec(("messages.stats",), "read", M + "messages_stats",
-               {"chat_id": (), "time_zone": (), "include_media": ()}, needs_db=True),
+               {"chat_id": (), "time_zone": (), "include_media": ()}, needs_db=True, slow=True),
     MethodSpec(("messages.history",), "read", M + "messages_history",
                {"chat_id": (), "limit": (), **_MESSAGE_FILTERS, "edit_history": ()},
                needs_db=True),
     MethodSpec(("messages.search",), "read", M + "messages_search",
                {"query": (), "match": (), "limit": (), "chat_id": (), "attachments": (),
-                "edit_history": ()}, needs_db=True),
+                "edit_history": ()}, needs_db=True, slow=True),
     MethodSpec(("messages.after",), "read", M + "messages_after",
                {"since_rowid": (), "chat_id": (), "limit": (), "attachments": (),
                 "convert_attachments": (), "include_reactions": ()}, needs_db=True),

@@ -4,8 +4,12 @@ A ``Server`` holds what every client shares: the database resource, the lanes an
 of permissions. A ``Session`` is one client (stdio, or one socket connection).
 
 Lanes (protocol v1): ``control`` methods (initialize, subscribe, unsubscribe) run on their own
-threads, so an unsubscribe never waits behind a read or a send; ``read`` methods run on
-``READERS`` threads, each with its own database connection, so replies may leave out of order;
+threads, so an unsubscribe never waits behind a read or a send; quick ``read`` methods run one
+after another on one thread (Python runs one thread at a time: threads taking turns over quick
+reads only slow each other down), and the reads that may take long (``MethodSpec.slow``: whole-
+database statistics, a search) on ``SLOW_READERS`` threads of their own, so a quick read never
+waits behind them; each thread has its own database connection and replies may leave out of
+order;
 ``mutation`` methods (send) run one at a time, in order, on one worker for the whole server.
 After a mutation ends ``still_in_flight`` (it may complete later), further mutations are refused
 with -32004 until its outcome is settled or ``LANE_BLOCK_S`` has passed; reads, watches and
@@ -81,7 +85,7 @@ log = logging.getLogger("imsg.rpc")
 MAX_OUTSTANDING = 128
 MAX_SUBSCRIPTIONS = 64
 MAX_BATCH_RESPONSE = 16 * 1024 * 1024
-READERS = 4
+SLOW_READERS = 3
 GRACE_S = 0.5  # after a signal: how long reads still running may take to answer
 FLUSH_STALL_S = 60.0  # at shutdown: how long the client may go without reading a byte
 
@@ -98,7 +102,8 @@ class Server:
         self.stall_s = stall_s
         self.db = Database(db_path)
         self.control = Workers(2, "imsg-control")
-        self.readers = Workers(READERS, "imsg-read")
+        self.readers = Workers(1, "imsg-read")
+        self.slow_readers = Workers(SLOW_READERS, "imsg-read-slow")
         self.mutations = MutationLane()
         self.permissions = Permissions()
         self.bridge = BridgeState()
@@ -295,7 +300,8 @@ class Session:
                 raise ServerBusy("server is shutting down")
             return await self.server.mutations.run(spec.resolve(), self._ctx, params)
         if spec.lane == "read":
-            return await self.server.readers.run(spec.resolve(), self._ctx, params)
+            pool = self.server.slow_readers if spec.slow else self.server.readers
+            return await pool.run(spec.resolve(), self._ctx, params)
         if spec.streams:
             return await self._subscribe(spec, params)
         return await self.server.control.run(spec.resolve(), self._ctx, params)
