@@ -121,18 +121,22 @@ def out_of_descriptors() -> bool:
     return False
 
 
-def check_readable(path: str) -> None:
-    """Raise the right error if ``path`` cannot be a database we can open."""
+def stat_database(path: str) -> os.stat_result:
+    """``os.stat(path)``, its failures as imsg errors: DatabaseNotFound, PermissionDenied
+    (EACCES, EPERM: what macOS answers without Full Disk Access), else DatabaseError."""
     try:
-        st = os.stat(path)
+        return os.stat(path)
     except FileNotFoundError:
         raise DatabaseNotFound(path) from None
-    except PermissionError as exc:
-        raise PermissionDenied(path, exc.strerror or "") from None
     except OSError as exc:
-        if exc.errno in (errno.EACCES, errno.EPERM):
+        if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM):
             raise PermissionDenied(path, exc.strerror or "") from None
-        raise DatabaseError(f"Cannot read {path}: {exc.strerror}") from None
+        raise DatabaseError(f"Cannot read {path}: {exc.strerror or exc}") from None
+
+
+def check_readable(path: str) -> None:
+    """Raise the right error if ``path`` cannot be a database we can open."""
+    st = stat_database(path)
     if not os.path.isfile(path):
         raise NotAMessagesDatabase(path, "not a regular file")
     if st.st_size and not os.access(path, os.R_OK):

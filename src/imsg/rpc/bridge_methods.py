@@ -37,7 +37,7 @@ from imsg.bridge.files import stage, stage_voice
 from imsg.bridge.observe import observe_sent
 from imsg.bridge.probe import HelperStatus
 from imsg.chatdb.models import Message
-from imsg.chatdb.reader import ChatDB
+from imsg.chatdb.reader import ChatDB, ChatRef
 from imsg.errors import (
     BridgeEventsUnavailable,
     BridgeNotReady,
@@ -91,6 +91,17 @@ def _chat(ctx: Context, p: Params) -> str:
     selector = chat_selector(p)
     assert selector is not None
     return resolve_chat_guid(ctx, selector)
+
+
+def _imessage_chat(ctx: Context, p: Params, refusal: str) -> ChatRef:
+    """The stored chat the selector names, which must be an iMessage chat (``refusal``:
+    the InvalidParams text otherwise); ChatNotFound when there is none."""
+    selector = chat_selector(p)
+    assert selector is not None
+    ref = _db(ctx).chat_ref(_chat_id(ctx, selector))
+    if ref.service.lower() != "imessage":
+        raise InvalidParams(refusal)
+    return ref
 
 
 def _chat_id(ctx: Context, selector: ChatSelector) -> int:
@@ -516,11 +527,7 @@ def _send_rich_link(ctx: Context, p: Params) -> dict[str, Any]:
     url = (p.string("url") or "").strip()
     if not url.lower().startswith(("http://", "https://")):
         raise InvalidParams("url must be an http or https URL")
-    selector = chat_selector(p)
-    assert selector is not None
-    ref = _db(ctx).chat_ref(_chat_id(ctx, selector))
-    if ref.service.lower() != "imessage":
-        raise InvalidParams("rich links need an existing iMessage chat")
+    ref = _imessage_chat(ctx, p, "rich links need an existing iMessage chat")
     helper = _helper(ctx)
     if helper is not None and not (helper.selector("sendRichLinkAction")
                                    or helper.selector("urlPreviewMessage")):
@@ -630,11 +637,7 @@ def send_sticker(ctx: Context, p: Params) -> dict[str, Any]:
         part = part if part is not None else (embedded or 0)
     elif part is not None:
         raise InvalidParams("part_index requires attach_to")
-    selector = chat_selector(p)
-    assert selector is not None
-    ref = _db(ctx).chat_ref(_chat_id(ctx, selector))
-    if ref.service.lower() != "imessage":
-        raise InvalidParams("stickers need an iMessage chat")
+    ref = _imessage_chat(ctx, p, "stickers need an iMessage chat")
     client = _client(ctx)
     staged = stage(file, "send-sticker", client.transport)
     try:

@@ -16,13 +16,16 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from imsg.chatdb.connection import Schema, connect_readonly, default_db_path, probe_schema
+from imsg.chatdb.connection import (
+    Schema,
+    connect_readonly,
+    default_db_path,
+    probe_schema,
+    stat_database,
+)
 from imsg.errors import (
     BRIDGE_NOT_STARTED,
     BridgeUnavailable,
-    DatabaseError,
-    DatabaseNotFound,
-    PermissionDenied,
 )
 
 if TYPE_CHECKING:
@@ -34,14 +37,7 @@ Identity = tuple[int, int]
 
 
 def _identity(path: str) -> Identity:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise DatabaseNotFound(path) from None
-    except PermissionError as exc:
-        raise PermissionDenied(path, exc.strerror or "") from None
-    except OSError as exc:
-        raise DatabaseError(f"Cannot read {path}: {exc.strerror or exc}") from None
+    st = stat_database(path)
     return st.st_dev, st.st_ino
 
 
