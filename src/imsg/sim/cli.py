@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from typing import Any
 
 import click
@@ -55,7 +56,11 @@ def init(path: str, schema: str, demo: bool, contacts_dir: str | None) -> None:
         contacts_dir = os.path.abspath(contacts_dir or home_addressbook(home_of_database(path)))
         if os.path.exists(os.path.join(contacts_dir, STORE_NAME)):
             raise click.ClickException(f"{contacts_dir} already has an address book")
-    db = SimDB.create(path, schema)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        db = SimDB.create(path, schema)
+    except (OSError, sqlite3.Error) as exc:
+        raise click.ClickException(f"cannot create {path}: {exc}") from None
     try:
         if demo:
             fill_demo(db)
