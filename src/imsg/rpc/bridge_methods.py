@@ -477,13 +477,7 @@ def send_rich(ctx: Context, p: Params) -> dict[str, Any]:
     file = p.string("file", "")
     if not text and not file:
         raise InvalidParams("text, file, or url is required")
-    params: dict[str, Any] = {}
-    effect = p.string("effect_id")
-    if effect and effect.strip():
-        params["effectId"] = vocab.effect_id(effect)
-    subject = p.string("subject")
-    if subject:
-        params["subject"] = subject
+    params = _effect_and_subject(p)
     reply = reply_guid(p)
     if reply:
         params["selectedMessageGuid"] = reply
@@ -517,6 +511,19 @@ def send_rich(ctx: Context, p: Params) -> dict[str, Any]:
                     transport=client.transport)
     return {"ok": True, "id": row.id, "guid": row.guid, "message_id": row.guid,
             "chat_guid": row.chat_guid or chat}
+
+
+def _effect_and_subject(p: Params) -> dict[str, Any]:
+    """The bridge fields for ``effect_id`` (a name or an expressive-send identifier) and
+    ``subject``, shared by rich and multipart sends."""
+    fields: dict[str, Any] = {}
+    effect = p.string("effect_id")
+    if effect and effect.strip():
+        fields["effectId"] = vocab.effect_id(effect)
+    subject = p.string("subject")
+    if subject:
+        fields["subject"] = subject
+    return fields
 
 
 def _send_rich_link(ctx: Context, p: Params) -> dict[str, Any]:
@@ -575,13 +582,7 @@ def send_multipart(ctx: Context, p: Params) -> dict[str, Any]:
     parts = [_part(item) for item in raw]
     selector = chat_selector(p)
     assert selector is not None
-    params: dict[str, Any] = {"parts": parts}
-    effect = p.string("effect_id")
-    if effect and effect.strip():
-        params["effectId"] = vocab.effect_id(effect)
-    subject = p.string("subject")
-    if subject:
-        params["subject"] = subject
+    params: dict[str, Any] = {"parts": parts, **_effect_and_subject(p)}
     chat_id = _chat_id(ctx, selector)
     chat = _db(ctx).chat_ref(chat_id).guid
     client = _client(ctx)
