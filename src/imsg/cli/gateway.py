@@ -12,12 +12,16 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from contextlib import closing
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from imsg.cli.options import Output, handles_errors, json_option
 from imsg.errors import ConfigInvalid, InvalidInput
+
+if TYPE_CHECKING:
+    from imsg.gateway.state import State
 
 APPROVED_TEXT = "✅ imsg gateway access approved. Send a message to start chatting."
 
@@ -42,6 +46,13 @@ def _state_dir(value: str | None) -> str:
     from imsg.gateway.runner import default_state_dir
 
     return value or default_state_dir()
+
+
+def _open_state(state_dir: str | None) -> closing[State]:
+    """The gateway state under ``--state-dir``, closed when the ``with`` block ends."""
+    from imsg.gateway.state import State
+
+    return closing(State(_state_dir(state_dir)))
 
 
 def _load(path: str, *, require_handler: bool = False) -> Any:
@@ -168,12 +179,10 @@ def status(config_path: str, state_dir: str | None, as_json: bool) -> None:
     """
     from imsg.errors import ImsgError
     from imsg.gateway.oneshot import probe_account
-    from imsg.gateway.state import State
 
     config = _load(config_path)
-    state = State(_state_dir(state_dir))
     out = Output(as_json)
-    try:
+    with _open_state(state_dir) as state:
         for account in config.accounts:
             report: dict[str, Any] = {"account": account.id, "enabled": account.enabled}
             try:
@@ -193,8 +202,6 @@ def status(config_path: str, state_dir: str | None, as_json: bool) -> None:
                 out.line(json.dumps(report, ensure_ascii=False))
             else:
                 _print_status(out, report)
-    finally:
-        state.close()
 
 
 def _print_status(out: Output, report: dict[str, Any]) -> None:
@@ -246,18 +253,14 @@ def send(config_path: str, state_dir: str | None, account_id: str | None, target
 
     from imsg.gateway.handlers import Reply
     from imsg.gateway.oneshot import send as send_reply
-    from imsg.gateway.state import State
 
     if not text.strip() and not files:
         raise InvalidInput("Missing required option: --text or --file")
     config = _load(config_path)
     account = config.account(account_id)
-    state = State(_state_dir(state_dir))
-    try:
+    with _open_state(state_dir) as state:
         reply = Reply(text, tuple(os.path.abspath(f) for f in files))
         outcomes = asyncio.run(send_reply(account, target, reply, state))
-    finally:
-        state.close()
     out = Output(as_json)
     for outcome in outcomes:
         result = outcome.result or {}
@@ -293,15 +296,10 @@ def list_requests(config_path: str | None, state_dir: str | None, account_id: st
     Example:
       imsg pairing list --json
     """
-    from imsg.gateway.state import State
-
     if config_path:
         _load(config_path)
-    state = State(_state_dir(state_dir))
-    try:
+    with _open_state(state_dir) as state:
         requests = state.pairing_requests(account_id)
-    finally:
-        state.close()
     out = Output(as_json)
     if not requests and not as_json:
         out.line("no pending pairing requests")
@@ -329,14 +327,12 @@ def approve(code: str, notify: bool, config_path: str | None, state_dir: str | N
     """
     from imsg.gateway.handlers import Reply
     from imsg.gateway.oneshot import send as send_reply
-    from imsg.gateway.state import State
 
     if notify and not config_path:
         raise InvalidInput("Missing required option: --config (--notify sends through the "
                            "account's imsg)")
     config = _load(config_path) if config_path else None
-    state = State(_state_dir(state_dir))
-    try:
+    with _open_state(state_dir) as state:
         request = state.approve(code)
         notified = False
         if notify and config is not None:
@@ -345,8 +341,6 @@ def approve(code: str, notify: bool, config_path: str | None, state_dir: str | N
                       else request.sender)
             asyncio.run(send_reply(account, target, Reply(APPROVED_TEXT), state))
             notified = True
-    finally:
-        state.close()
     Output(as_json).item({**request.to_json(), "approved": True, "notified": notified},
                          f"approved {request.sender} (account {request.account})"
                          + ("; notified" if notified else ""))
@@ -365,14 +359,9 @@ def deny(code: str, config_path: str | None, state_dir: str | None, as_json: boo
     Example:
       imsg pairing deny ABCD2345
     """
-    from imsg.gateway.state import State
-
     if config_path:
         _load(config_path)
-    state = State(_state_dir(state_dir))
-    try:
+    with _open_state(state_dir) as state:
         request = state.deny(code)
-    finally:
-        state.close()
     Output(as_json).item({**request.to_json(), "denied": True},
                          f"denied {request.sender} (account {request.account})")
