@@ -27,15 +27,22 @@ async def recovers(fake: Any, recorder: Recorder, gateway: Gateway, *, starts: i
     await wait_for(lambda: recorder.texts == ["still there?"], what="the message")
 
 
-def check(tmp_path: Path, caplog: pytest.LogCaptureFixture, modes: list[dict[str, Any]],
-          *, starts: int, reason: str, **keys: Any) -> list[str]:
-    caplog.set_level(logging.DEBUG, logger="imsg.gateway")
+def survives(tmp_path: Path, caplog: pytest.LogCaptureFixture, *modes: dict[str, Any],
+             starts: int, level: int = logging.INFO, **keys: Any) -> None:
+    """Run the gateway over a fake child started in ``modes`` until a message gets through
+    after ``starts`` starts."""
+    caplog.set_level(level, logger="imsg.gateway")
     fake = make_fake(tmp_path, *modes)
     fake.add(message(1, "old"))
     recorder = Recorder()
     config = fake_config(tmp_path, fake, **keys)
     run(with_gateway(config, tmp_path / "state",
                      recorder, lambda gw: recovers(fake, recorder, gw, starts=starts)))
+
+
+def check(tmp_path: Path, caplog: pytest.LogCaptureFixture, modes: list[dict[str, Any]],
+          *, starts: int, reason: str, **keys: Any) -> list[str]:
+    survives(tmp_path, caplog, *modes, starts=starts, level=logging.DEBUG, **keys)
     lines = restarts(caplog)
     assert lines and reason in lines[0], lines
     return lines
@@ -60,12 +67,7 @@ def test_child_that_exits_mid_request(tmp_path: Path, caplog: pytest.LogCaptureF
 
 def test_garbage_lines_are_logged_grouped_and_ignored(tmp_path: Path,
                                                       caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="imsg.gateway")
-    fake = make_fake(tmp_path, {"garbage": 5})
-    fake.add(message(1, "old"))
-    recorder = Recorder()
-    run(with_gateway(fake_config(tmp_path, fake), tmp_path / "state", recorder,
-                     lambda gw: recovers(fake, recorder, gw, starts=1)))
+    survives(tmp_path, caplog, {"garbage": 5}, starts=1)
     noise = [r.getMessage() for r in caplog.records if "non-JSON" in r.getMessage()]
     assert noise and len(noise) <= 3, noise
     assert "Welcome to imsg! line 0" in noise[0] or "noise" in noise[0]
@@ -73,12 +75,7 @@ def test_garbage_lines_are_logged_grouped_and_ignored(tmp_path: Path,
 
 
 def test_stderr_flood_is_rate_limited(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="imsg.gateway")
-    fake = make_fake(tmp_path, {"stderr_flood": 20_000})
-    fake.add(message(1, "old"))
-    recorder = Recorder()
-    run(with_gateway(fake_config(tmp_path, fake), tmp_path / "state", recorder,
-                     lambda gw: recovers(fake, recorder, gw, starts=1)))
+    survives(tmp_path, caplog, {"stderr_flood": 20_000}, starts=1)
     stderr = [r for r in caplog.records if "stderr:" in r.getMessage()]
     assert 1 <= len(stderr) <= 25
     assert not restarts(caplog)
@@ -86,12 +83,7 @@ def test_stderr_flood_is_rate_limited(tmp_path: Path, caplog: pytest.LogCaptureF
 
 def test_slow_answers_within_the_timeout_are_fine(tmp_path: Path,
                                                   caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="imsg.gateway")
-    fake = make_fake(tmp_path, {"slow_ms": 150})
-    fake.add(message(1, "old"))
-    recorder = Recorder()
-    run(with_gateway(fake_config(tmp_path, fake), tmp_path / "state", recorder,
-                     lambda gw: recovers(fake, recorder, gw, starts=1)))
+    survives(tmp_path, caplog, {"slow_ms": 150}, starts=1)
     assert not restarts(caplog)
 
 

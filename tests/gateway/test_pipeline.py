@@ -48,6 +48,15 @@ def start(tmp_path: Path, *modes: dict[str, Any], history: int = 1) -> Fake:
     return fake
 
 
+def store_cursor(state_dir: Path, rowid: int, *, lower: bool = False) -> None:
+    """The default account's cursor, as a previous run would have left it."""
+    state = State(str(state_dir))
+    try:
+        state.set_cursor("default", rowid, lower=lower)
+    finally:
+        state.close()
+
+
 def test_conversations_run_concurrently_and_each_stays_in_order(tmp_path: Path) -> None:
     fake = start(tmp_path)
     seen: list[tuple[int, str]] = []
@@ -164,9 +173,7 @@ def test_replayed_rows_already_handled_are_not_dispatched_again(tmp_path: Path) 
         await wait_for(lambda: len(recorder.texts) == 2)
 
     run(with_gateway(config, state_dir, recorder, first))
-    state = State(str(state_dir))
-    state.set_cursor("default", 1, lower=True)  # as if the cursor lagged behind
-    state.close()
+    store_cursor(state_dir, 1, lower=True)  # as if the cursor lagged behind
 
     async def second(gateway: Gateway) -> None:
         await subscribed(gateway)
@@ -202,9 +209,7 @@ def test_replay_bound_keeps_the_newest_and_reports_the_rest(
     caplog.set_level(logging.INFO, logger="imsg.gateway")
     fake = start(tmp_path)
     config = fake_config(tmp_path, fake, replayMaxRows=3)
-    state = State(str(tmp_path / "state"))
-    state.set_cursor("default", 1)
-    state.close()
+    store_cursor(tmp_path / "state", 1)
     fake.add(*(message(2 + i, f"backlog {i}") for i in range(5)))
     recorder = Recorder()
 
@@ -223,9 +228,7 @@ def test_replay_bound_keeps_the_newest_and_reports_the_rest(
 def test_backlog_larger_than_a_page_is_read_in_full(tmp_path: Path) -> None:
     """Oldest messages are never lost past the page size (paging is not a limit)."""
     fake = start(tmp_path)
-    state = State(str(tmp_path / "state"))
-    state.set_cursor("default", 1)
-    state.close()
+    store_cursor(tmp_path / "state", 1)
     fake.add(*(message(2 + i, f"b{i}", chat_id=100 + i % 7, sender=f"+1555{7000 + i % 7}")
                for i in range(600)))
     recorder = Recorder()
@@ -245,9 +248,7 @@ def test_old_rows_after_downtime_and_live_backlog_bombs_are_not_handled(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="imsg.gateway")
     fake = start(tmp_path)
-    state = State(str(tmp_path / "state"))
-    state.set_cursor("default", 1)
-    state.close()
+    store_cursor(tmp_path / "state", 1)
     fake.add(message(2, "three hours old", created_at=iso(3 * 3600)),
              message(3, "ten minutes old", created_at=iso(600)))
     recorder = Recorder()
@@ -628,9 +629,7 @@ def test_without_messages_after_the_watch_replay_is_the_catch_up(
     replay is still bounded and handled once."""
     caplog.set_level(logging.INFO, logger="imsg.gateway")
     fake = start(tmp_path, {"after": False})
-    state = State(str(tmp_path / "state"))
-    state.set_cursor("default", 1)
-    state.close()
+    store_cursor(tmp_path / "state", 1)
     fake.add(*(message(2 + i, f"while down {i}") for i in range(5)))
     recorder = Recorder()
 

@@ -35,6 +35,14 @@ def test_inserts_interleaved_with_wal_truncating_checkpoints(
     assert ids(stream.through(rows[-1])) == rows
 
 
+def copy_database(source_path: str, target_path: str) -> None:
+    """SQLite's online backup: ``target_path`` gets the content of ``source_path``."""
+    source, target = sqlite3.connect(source_path), sqlite3.connect(target_path)
+    source.backup(target)
+    target.close()
+    source.close()
+
+
 def test_database_replaced_by_rename_is_reopened_and_nothing_is_lost(
         db: SimDB, chat: int, watch: Callable[..., Stream], statuses: list[str]) -> None:
     stream = watch()
@@ -42,10 +50,7 @@ def test_database_replaced_by_rename_is_reopened_and_nothing_is_lost(
     assert ids(stream.through(before)) == [before]
     # Another process rebuilds the database next to it and renames it into place.
     replacement = db.path + ".new"
-    source, target = sqlite3.connect(db.path), sqlite3.connect(replacement)
-    source.backup(target)
-    target.close()
-    source.close()
+    copy_database(db.path, replacement)
     rebuilt = SimDB(replacement)
     in_copy = [rebuilt.receive(chat, ALICE, f"written in the copy {i}") for i in range(3)]
     rebuilt.close()
@@ -180,13 +185,6 @@ def test_a_held_row_is_retried_even_when_no_event_follows_its_join(
         stream.stop()
 
 
-def copy_of(db: SimDB, path: str) -> None:
-    source, target = sqlite3.connect(db.path), sqlite3.connect(path)
-    source.backup(target)
-    target.close()
-    source.close()
-
-
 def test_a_database_replaced_by_an_older_copy_is_reanchored(
         db: SimDB, chat: int, watch: Callable[..., Stream], statuses: list[str],
         tmp_path: Path) -> None:
@@ -194,7 +192,7 @@ def test_a_database_replaced_by_an_older_copy_is_reanchored(
     early = [db.receive(chat, ALICE, f"early {i}") for i in range(3)]
     assert ids(stream.through(early[-1])) == early
     older = str(tmp_path / "older.db")
-    copy_of(db, older)
+    copy_database(db.path, older)
     late = [db.receive(chat, ALICE, f"late {i}") for i in range(5)]
     assert ids(stream.through(late[-1])) == late
     db.close()
@@ -221,13 +219,10 @@ def test_a_database_rolled_back_in_place_is_reanchored(
     early = [db.receive(chat, ALICE, f"early {i}") for i in range(3)]
     assert ids(stream.through(early[-1])) == early
     older = str(tmp_path / "older.db")
-    copy_of(db, older)
+    copy_database(db.path, older)
     late = [db.receive(chat, ALICE, f"late {i}") for i in range(5)]
     assert ids(stream.through(late[-1])) == late
-    source, target = sqlite3.connect(older), sqlite3.connect(db.path)
-    source.backup(target)  # same file, older content
-    target.close()
-    source.close()
+    copy_database(older, db.path)  # same file, older content
     # Enough new rows to climb past the cursor again before the watcher can look.
     db.conn.execute("BEGIN")
     refill = [db.receive(chat, ALICE, f"after the rollback {i}") for i in range(8)]
