@@ -33,7 +33,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from imsg.errors import ImsgError
+from imsg.errors import (
+    DATABASE_UNAVAILABLE,
+    DELIVERY_OUTCOME_UNKNOWN,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    MUTATION_LANE_BLOCKED,
+    ImsgError,
+)
 from imsg.gateway.chunking import chunk_text, sanitize_outbound
 from imsg.gateway.client import ClientGone, NotSent, RpcClient, RpcError, Unanswered
 from imsg.gateway.config import AccountConfig
@@ -43,15 +50,10 @@ from imsg.gateway.markdown import Range, render, slice_ranges, units
 from imsg.gateway.probe import ChildInfo
 from imsg.gateway.remote import RemoteError, stage_outbound
 from imsg.gateway.state import State
+from imsg.rpc.errors import ServerBusy
 from imsg.send.targets import parse_target
 
 RETRY_DELAYS = (0.5, 1.0, 2.0)
-DELIVERY_UNKNOWN = -32001
-DATABASE_UNAVAILABLE = -32002
-SERVER_BUSY = -32000
-LANE_BLOCKED = -32004
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
 
 ClientSource = Callable[[float], Awaitable[tuple[RpcClient, ChildInfo]]]
 
@@ -176,16 +178,16 @@ class Outbox:
             except Unanswered as exc:
                 return self._unknown(scope, text, file_name, str(exc))
             except RpcError as err:
-                if err.code == DELIVERY_UNKNOWN:
+                if err.code == DELIVERY_OUTCOME_UNKNOWN:
                     return self._unknown(scope, text, file_name, str(err))
-                if err.code == LANE_BLOCKED and self.restart is not None:
+                if err.code == MUTATION_LANE_BLOCKED and self.restart is not None:
                     self.restart("the child's mutation lane is blocked (-32004)")
                     retry = True
                 elif err.code == INVALID_PARAMS and "reply_to" in params:
                     params = {k: v for k, v in params.items() if k != "reply_to"}
                     continue
                 elif ((err.code == INTERNAL_ERROR and err.disposition == "not_started")
-                      or err.code in (DATABASE_UNAVAILABLE, SERVER_BUSY)):
+                      or err.code in (DATABASE_UNAVAILABLE, ServerBusy.CODE)):
                     retry = True
                 else:
                     return self._failed(scope, str(err))

@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from imsg.errors import INVALID_PARAMS
 from imsg.gateway.client import RpcClient, RpcError
+from imsg.rpc.errors import MethodNotFound
 
 CORE_METHODS = frozenset({"chats.list", "messages.history", "watch.subscribe",
                           "watch.unsubscribe", "send"})
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
 
 
 @dataclass(frozen=True)
@@ -89,13 +89,13 @@ async def probe(client: RpcClient, timeout: float) -> ChildInfo:
             "initialize",
             await client.request("initialize", {"protocol_version": 1}, timeout=timeout))
     except RpcError as err:
-        if err.code not in (METHOD_NOT_FOUND, INVALID_PARAMS):
+        if err.code not in (MethodNotFound.CODE, INVALID_PARAMS):
             raise
     try:
         return info_from_snapshot("status", await client.request("status", {},
                                                                  timeout=timeout))
     except RpcError as err:
-        if err.code != METHOD_NOT_FOUND:
+        if err.code != MethodNotFound.CODE:
             raise
     await client.request("chats.list", {"limit": 1}, timeout=timeout)
     return ChildInfo("chats.list")
