@@ -449,14 +449,19 @@ def _fts_match(grams: Iterable[str], joiner: str) -> str:
     return joiner.join('"' + gram.replace('"', '""') + '"' for gram in grams)
 
 
-def exact_candidates(needle: str, chat_id: int | None) -> Candidates:
-    """Rows with a text whose exact code is the needle's."""
-    code = exact_code(needle)
+def _fts_candidates(match: str, needle: str, chat_id: int | None) -> Candidates:
+    """Rows the FTS ``match`` finds whose text really contains ``needle``, newest first."""
     chat, extra = _chat_filter(chat_id)
     return Candidates(
         "SELECT d.key, d.msg FROM fts JOIN doc d ON d.key = fts.rowid WHERE fts MATCH ?"
         " AND instr(d.text, ?) > 0" + chat + " AND fts.rowid < ? ORDER BY fts.rowid DESC LIMIT ?",
-        (_fts_match([code], ""), code, *extra))
+        (match, needle, *extra))
+
+
+def exact_candidates(needle: str, chat_id: int | None) -> Candidates:
+    """Rows with a text whose exact code is the needle's."""
+    code = exact_code(needle)
+    return _fts_candidates(_fts_match([code], ""), code, chat_id)
 
 
 def trigram_candidates(needle: str, chat_id: int | None) -> Candidates:
@@ -464,23 +469,13 @@ def trigram_candidates(needle: str, chat_id: int | None) -> Candidates:
     grams = sorted({needle[i:i + 3] for i in range(len(needle) - 2)})
     if len(grams) > 24:
         grams = [grams[i * len(grams) // 24] for i in range(24)]
-    chat, extra = _chat_filter(chat_id)
-    return Candidates(
-        "SELECT d.key, d.msg FROM fts JOIN doc d ON d.key = fts.rowid WHERE fts MATCH ?"
-        " AND instr(d.text, ?) > 0" + chat +
-        " AND fts.rowid < ? ORDER BY fts.rowid DESC LIMIT ?",
-        (_fts_match(grams, " AND "), needle, *extra))
+    return _fts_candidates(_fts_match(grams, " AND "), needle, chat_id)
 
 
 def prefix_candidates(needle: str, terms: Sequence[str], chat_id: int | None) -> Candidates:
     """Rows with a trigram starting with the (one- or two-character) needle: every row that
     contains it, as every character of the texts starts a trigram."""
-    chat, extra = _chat_filter(chat_id)
-    return Candidates(
-        "SELECT d.key, d.msg FROM fts JOIN doc d ON d.key = fts.rowid WHERE fts MATCH ?"
-        " AND instr(d.text, ?) > 0" + chat +
-        " AND fts.rowid < ? ORDER BY fts.rowid DESC LIMIT ?",
-        (_fts_match(terms, " OR "), needle, *extra))
+    return _fts_candidates(_fts_match(terms, " OR "), needle, chat_id)
 
 
 def walk_candidates(needle: str, chat_id: int | None, floor: int | None = None) -> Candidates:
