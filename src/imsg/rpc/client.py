@@ -87,36 +87,40 @@ def open_service(path: str, *, backoff: Backoff = Backoff(), kick: Kick | None =
                  clock: Callable[[], float] = time.monotonic) -> socket.socket:
     """Connect to the service at ``path`` (see the module docstring). Raises SocketInUse,
     ServiceError."""
-    last: OSError | None = None
     for delay in [*backoff.delays(), None]:
-        try:
-            return connect_checked(path)
-        except OSError as exc:
-            if exc.errno not in RETRYABLE:
-                raise _unreachable(path, exc, "") from None
-            last = exc
+        outcome = _attempt(path)
+        if isinstance(outcome, socket.socket):
+            return outcome
         if delay is not None:
             sleep(delay)
-    assert last is not None
+    assert isinstance(outcome, OSError)  # the loop ran at least once and did not return
     kicked = kick(path) if kick is not None else None
     if kicked is None:
-        raise _unreachable(path, last, " Start it with `imsg service install` or "
-                                       "`imsg rpc --socket`.")
+        raise _unreachable(path, outcome, " Start it with `imsg service install` or "
+                                          "`imsg rpc --socket`.")
     deadline = clock() + backoff.after_kick_s
     delay = backoff.first_s
     while True:
-        try:
-            return connect_checked(path)
-        except OSError as exc:
-            if exc.errno not in RETRYABLE:
-                raise _unreachable(path, exc, "") from None
-            last = exc
+        outcome = _attempt(path)
+        if isinstance(outcome, socket.socket):
+            return outcome
         if clock() >= deadline:
-            raise _unreachable(path, last, f" {kicked}, but it is still down after "
-                                           f"{backoff.after_kick_s:g}s: see `imsg service "
-                                           "logs` and `imsg doctor`.")
+            raise _unreachable(path, outcome, f" {kicked}, but it is still down after "
+                                              f"{backoff.after_kick_s:g}s: see `imsg "
+                                              "service logs` and `imsg doctor`.")
         sleep(delay)
         delay = min(backoff.max_s, delay * backoff.factor)
+
+
+def _attempt(path: str) -> socket.socket | OSError:
+    """One ``connect_checked``: the socket, or the retryable error (ENOENT, ECONNREFUSED) it
+    failed with. Raises ServiceError for any other OSError, and SocketInUse."""
+    try:
+        return connect_checked(path)
+    except OSError as exc:
+        if exc.errno not in RETRYABLE:
+            raise _unreachable(path, exc, "") from None
+        return exc
 
 
 def _unreachable(path: str, exc: OSError, advice: str) -> ServiceError:
