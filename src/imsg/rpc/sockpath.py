@@ -129,11 +129,7 @@ def secure_directory(directory: str, *, own_dir: bool = False) -> None:
     uid = os.getuid()
     parent = resolve_safely(os.path.dirname(directory), uid)
     target = os.path.join(parent, os.path.basename(directory))
-    try:
-        st = os.lstat(target)
-    except FileNotFoundError:
-        os.mkdir(target, 0o700)
-        st = os.lstat(target)
+    st = _lstat_creating(target)
     if stat.S_ISLNK(st.st_mode):
         raise InvalidInput(f"{directory} is a symbolic link; refusing to serve through it "
                            "(remove it, or use --socket with a directory of your own)")
@@ -179,11 +175,7 @@ def resolve_safely(path: str, uid: int) -> str:
             current = os.path.dirname(current)
             continue
         candidate = os.path.join(current, name)
-        try:
-            st = os.lstat(candidate)
-        except FileNotFoundError:
-            os.mkdir(candidate, 0o700)
-            st = os.lstat(candidate)
+        st = _lstat_creating(candidate)
         if stat.S_ISLNK(st.st_mode):
             if st.st_uid not in (0, uid):
                 raise InvalidInput(f"{candidate} is a symbolic link owned by another user "
@@ -201,6 +193,15 @@ def resolve_safely(path: str, uid: int) -> str:
         _check_ancestor(candidate, st, uid)
         current = candidate
     return current
+
+
+def _lstat_creating(path: str) -> os.stat_result:
+    """``lstat`` of ``path``, made a 0700 directory first when nothing is there."""
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        os.mkdir(path, 0o700)
+        return os.lstat(path)
 
 
 def _check_ancestor(directory: str, st: os.stat_result, uid: int) -> None:
