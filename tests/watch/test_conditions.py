@@ -185,16 +185,23 @@ def test_a_held_row_is_retried_even_when_no_event_follows_its_join(
         stream.stop()
 
 
+def delivered_then_copied(db: SimDB, chat: int, stream: Stream,
+                          older: str) -> tuple[list[int], str, list[int]]:
+    """Three rows delivered, a copy of the database taken then (at ``older``), five more
+    delivered: (the early rows, the copy, the late rows)."""
+    early = [db.receive(chat, ALICE, f"early {i}") for i in range(3)]
+    assert ids(stream.through(early[-1])) == early
+    copy_database(db.path, older)
+    late = [db.receive(chat, ALICE, f"late {i}") for i in range(5)]
+    assert ids(stream.through(late[-1])) == late
+    return early, older, late
+
+
 def test_a_database_replaced_by_an_older_copy_is_reanchored(
         db: SimDB, chat: int, watch: Callable[..., Stream], statuses: list[str],
         tmp_path: Path) -> None:
     stream = watch()
-    early = [db.receive(chat, ALICE, f"early {i}") for i in range(3)]
-    assert ids(stream.through(early[-1])) == early
-    older = str(tmp_path / "older.db")
-    copy_database(db.path, older)
-    late = [db.receive(chat, ALICE, f"late {i}") for i in range(5)]
-    assert ids(stream.through(late[-1])) == late
+    _, older, late = delivered_then_copied(db, chat, stream, str(tmp_path / "older.db"))
     db.close()
     for suffix in ("-wal", "-shm"):
         os.unlink(db.path + suffix)
@@ -216,12 +223,7 @@ def test_a_database_rolled_back_in_place_is_reanchored(
         db: SimDB, chat: int, watch: Callable[..., Stream], statuses: list[str],
         tmp_path: Path) -> None:
     stream = watch()
-    early = [db.receive(chat, ALICE, f"early {i}") for i in range(3)]
-    assert ids(stream.through(early[-1])) == early
-    older = str(tmp_path / "older.db")
-    copy_database(db.path, older)
-    late = [db.receive(chat, ALICE, f"late {i}") for i in range(5)]
-    assert ids(stream.through(late[-1])) == late
+    early, older, late = delivered_then_copied(db, chat, stream, str(tmp_path / "older.db"))
     copy_database(older, db.path)  # same file, older content
     # Enough new rows to climb past the cursor again before the watcher can look.
     db.conn.execute("BEGIN")
