@@ -73,6 +73,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pairing": ("imsg.cli.gateway:pairing", "List, approve or deny gateway pairing requests."),
 }
 
+
 def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value and not ctx.resilient_parsing:
         click.echo(version())
@@ -92,8 +93,7 @@ def add_runtime_options(command: click.Command) -> None:
     added ones are accepted and ignored (``expose_value=False``)."""
     declared = {opt for param in command.params for opt in param.opts}
     for decls, attrs in RUNTIME_OPTIONS:
-        missing = [d for d in decls if d not in declared]
-        if len(missing) == len(decls):
+        if declared.isdisjoint(decls):
             command.params.append(click.Option(list(decls), expose_value=False, hidden=True,
                                                **attrs))
     if isinstance(command, click.Group):
@@ -129,7 +129,6 @@ class ImsgGroup(click.Group):
         # One-line help from the table, so listing commands imports none of them.
         with formatter.section("Commands"):
             formatter.write_dl([(name, text) for name, (_, text) in COMMANDS.items()])
-
 
     def main(self, args: Any = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
